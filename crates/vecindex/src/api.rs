@@ -1,0 +1,212 @@
+//! The Builder → Indexer interface every backend implements.
+
+use crate::error::{Error, Result};
+use crate::metric::Metric;
+use crate::vectors::{Vectors, VectorsView};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Makes an [`Indexer`], from embeddings or from a saved index.
+pub trait Builder: Send + Sync {
+    /// The backend name ("faiss", "annoy", "milvus").
+    fn backend(&self) -> &'static str;
+
+    /// Builds an index over `items`; row `i` gets id `i`.
+    fn from_embeddings(&self, items: VectorsView<'_>) -> Result<Box<dyn Indexer>>;
+
+    /// Builds an index over `items` with the given 64-bit ids (unique, not -1, one per row).
+    fn from_embeddings_with_ids(
+        &self,
+        items: VectorsView<'_>,
+        ids: &[i64],
+    ) -> Result<Box<dyn Indexer>>;
+
+    /// Like [`Builder::from_embeddings`], but hands over the matrix so a backend that stores the
+    /// raw vectors can keep it without a copy (halves peak memory on large builds).
+    fn from_vectors(&self, items: Vectors) -> Result<Box<dyn Indexer>> {
+        self.from_embeddings(items.view())
+    }
+
+    /// Opens an index saved by this backend (or by the original library).
+    fn from_index_file(&self, path: &Path) -> Result<Box<dyn Indexer>>;
+}
+
+/// A searchable index. Dropping it releases its resources.
+pub trait Indexer: Send + Sync {
+    /// The `top_k` best items for every query row, best first. Slots beyond what the index can
+    /// return hold id -1 and [`Metric::padding`].
+    fn query(&self, queries: VectorsView<'_>, top_k: usize) -> Result<Neighbors>;
+
+    /// Writes the index to `path` atomically in the backend's own format.
+    fn save(&self, path: &Path) -> Result<()>;
+
+    /// What the returned scores mean.
+    fn metric(&self) -> Metric;
+
+    /// True when larger scores are better (similarities).
+    fn higher_is_better(&self) -> bool {
+        self.metric().higher_is_better()
+    }
+
+    /// Vector dimension.
+    fn dim(&self) -> usize;
+
+    /// Number of items indexed.
+    fn len(&self) -> usize;
+
+    /// True when the index holds no items.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A description: format, type, metric, sizes and parameters.
+    fn info(&self) -> IndexInfo;
+
+    /// Changes a query-time parameter (e.g. `efSearch`, `nprobe`) without rebuilding.
+    fn set_param(&mut self, key: &str, _value: &str) -> Result<()> {
+        Err(Error::UnknownParameter {
+            backend: self.info().backend,
+            key: key.to_string(),
+            hint: String::new(),
+            valid: "(this index has no query-time parameters)".into(),
+        })
+    }
+}
+
+/// Query results: row-major `(n_queries, k)` ids and scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbors {
+    pub ids: Vec<i64>,
+    pub distances: Vec<f32>,
+    pub n_queries: usize,
+    pub k: usize,
+    pub metric: Metric,
+}
+
+impl Neighbors {
+    /// Ids of query `i`, best first.
+    pub fn ids_row(&self, i: usize) -> &[i64] {
+        &self.ids[i * self.k..(i + 1) * self.k]
+    }
+
+    /// Scores of query `i`, best first.
+    pub fn distances_row(&self, i: usize) -> &[f32] {
+        &self.distances[i * self.k..(i + 1) * self.k]
+    }
+
+    /// As ndarray matrices `(ids, distances)`, the shape of the Python original's tensors.
+    #[cfg(feature = "ndarray")]
+    pub fn to_ndarray(&self) -> (ndarray::Array2<i64>, ndarray::Array2<f32>) {
+        let sh = (self.n_queries, self.k);
+        (
+            ndarray::Array2::from_shape_vec(sh, self.ids.clone()).expect("shape"),
+            ndarray::Array2::from_shape_vec(sh, self.distances.clone()).expect("shape"),
+        )
+    }
+}
+
+/// What an index is, for `vecindex info` and logs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexInfo {
+    pub backend: String,
+    /// File format (e.g. "faiss IxF2").
+    pub format: String,
+    pub index_type: String,
+    pub metric: Metric,
+    pub higher_is_better: bool,
+    pub dim: usize,
+    pub n: usize,
+    pub custom_ids: bool,
+    pub params: BTreeMap<String, String>,
+}
+
+/// Shared query checks: k > 0, dimension, finite values, and a result size that fits in memory.
+pub(crate) fn check_query(queries: VectorsView<'_>, dim: usize, top_k: usize) -> Result<()> {
+    if top_k == 0 {
+        return Err(Error::invalid("top_k must be at least 1"));
+    }
+    queries.check_dim("query vectors", dim)?;
+    queries.check_finite("query")?;
+    const MAX_SLOTS: usize = 1 << 31;
+    if queries.rows().saturating_mul(top_k) > MAX_SLOTS {
+        return Err(Error::invalid(format!(
+            "{} queries × top_k {top_k} would return more than {MAX_SLOTS} results; query in smaller batches",
+            queries.rows()
+        )));
+    }
+    Ok(())
+}
+
+/// Shared build checks: at least one row, finite values, and (if given) the expected dimension.
+pub(crate) fn check_items(items: VectorsView<'_>, expected_dim: Option<usize>) -> Result<()> {
+    if items.rows() == 0 {
+        return Err(Error::Empty(
+            "cannot build an index from zero embeddings".into(),
+        ));
+    }
+    if let Some(d) = expected_dim {
+        items.check_dim("item vectors (parameter d)", d)?;
+    }
+    items.check_finite("item")
+}
+
+/// Custom ids: one per row, unique, and never -1 (which marks an empty result slot).
+pub(crate) fn check_ids(ids: &[i64], rows: usize) -> Result<()> {
+    if ids.len() != rows {
+        return Err(Error::invalid(format!(
+            "got {} ids for {rows} embeddings; give exactly one id per row",
+            ids.len()
+        )));
+    }
+    if let Some(p) = ids.iter().position(|&i| i == -1) {
+        return Err(Error::invalid(format!(
+            "id at position {p} is -1, which is reserved for empty result slots"
+        )));
+    }
+    let mut seen = std::collections::HashMap::with_capacity(ids.len());
+    for (p, &id) in ids.iter().enumerate() {
+        if let Some(first) = seen.insert(id, p) {
+            return Err(Error::invalid(format!(
+                "duplicate id {id} at positions {first} and {p}; ids must be unique"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_checks() {
+        assert!(check_ids(&[1, 2, 3], 3).is_ok());
+        assert!(check_ids(&[1, 2], 3)
+            .unwrap_err()
+            .to_string()
+            .contains("2 ids for 3"));
+        assert!(check_ids(&[1, -1, 3], 3)
+            .unwrap_err()
+            .to_string()
+            .contains("position 1"));
+        let e = check_ids(&[5, 6, 5], 3).unwrap_err().to_string();
+        assert!(e.contains("duplicate id 5 at positions 0 and 2"), "{e}");
+    }
+
+    #[test]
+    fn query_checks() {
+        let q = [0.0f32; 6];
+        let v = VectorsView::new(&q, 3).unwrap();
+        assert!(check_query(v, 3, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("top_k"));
+        assert!(check_query(v, 4, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("expected 4, got 3"));
+        assert!(check_query(v, 3, 1).is_ok());
+        assert!(check_items(VectorsView::new(&[], 3).unwrap(), None).is_err());
+    }
+}

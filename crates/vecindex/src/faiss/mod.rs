@@ -1,0 +1,433 @@
+//! The "faiss" backend: FAISS-compatible indexes implemented natively, reading and writing
+//! faiss 1.15 files byte for byte.
+//!
+//! Parameters (Torch-RecHub names; snake_case aliases accepted):
+//!
+//! | key | values | default | meaning |
+//! |---|---|---|---|
+//! | `index_type` | `Flat`, `HNSW`, `IVF` | `Flat` | index kind (only `Flat` in this version) |
+//! | `metric` | `L2`, `IP` | `L2` | squared L2 distance (ascending) or inner product (descending) |
+//! | `d` | 1..=1048576 | from the data | if given, the embeddings must have this dimension |
+//! | `m` | 2..=512 | 32 | HNSW neighbours per node |
+//! | `efSearch` | ≥ 1 | 16 | HNSW search breadth |
+//! | `efConstruction` | ≥ 1 | 40 | HNSW build breadth |
+//! | `nlists` (`nlist`) | ≥ 1 | 100 | IVF lists |
+//! | `nprobe` | ≥ 1 | — | IVF lists probed per query |
+
+pub mod flat;
+pub mod format;
+
+use crate::api::{check_ids, check_items, check_query, Builder, IndexInfo, Indexer, Neighbors};
+use crate::config::{Config, Kind, Param, Resolved};
+use crate::error::{Error, Result};
+use crate::metric::Metric;
+use crate::vectors::{Vectors, VectorsView};
+use flat::FlatIndex;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const INT_MAX: i64 = i32::MAX as i64;
+
+pub(crate) const PARAMS: &[Param] = &[
+    Param {
+        name: "index_type",
+        aliases: &["type"],
+        kind: Kind::Choice(&["Flat", "HNSW", "IVF"]),
+    },
+    Param {
+        name: "metric",
+        aliases: &["metric_type"],
+        kind: Kind::Choice(&["L2", "IP"]),
+    },
+    Param {
+        name: "d",
+        aliases: &["dim"],
+        kind: Kind::Int {
+            min: 1,
+            max: 1 << 20,
+        },
+    },
+    Param {
+        name: "m",
+        aliases: &[],
+        kind: Kind::Int { min: 2, max: 512 },
+    },
+    Param {
+        name: "efSearch",
+        aliases: &[],
+        kind: Kind::Int {
+            min: 1,
+            max: INT_MAX,
+        },
+    },
+    Param {
+        name: "efConstruction",
+        aliases: &[],
+        kind: Kind::Int {
+            min: 1,
+            max: INT_MAX,
+        },
+    },
+    Param {
+        name: "nlists",
+        aliases: &["nlist"],
+        kind: Kind::Int {
+            min: 1,
+            max: INT_MAX,
+        },
+    },
+    Param {
+        name: "nprobe",
+        aliases: &[],
+        kind: Kind::Int {
+            min: 1,
+            max: INT_MAX,
+        },
+    },
+];
+
+/// FAISS index kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexType {
+    Flat,
+    Hnsw,
+    Ivf,
+}
+
+impl IndexType {
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexType::Flat => "Flat",
+            IndexType::Hnsw => "HNSW",
+            IndexType::Ivf => "IVF",
+        }
+    }
+
+    /// The parameters that only make sense for this kind.
+    fn own_params(self) -> &'static [&'static str] {
+        match self {
+            IndexType::Flat => &[],
+            IndexType::Hnsw => &["m", "efSearch", "efConstruction"],
+            IndexType::Ivf => &["nlists", "nprobe"],
+        }
+    }
+}
+
+const KIND_PARAMS: &[&str] = &["m", "efSearch", "efConstruction", "nlists", "nprobe"];
+
+/// An index held by the faiss backend.
+#[derive(Debug, Clone)]
+pub enum FaissIndex {
+    Flat(FlatIndex),
+}
+
+impl FaissIndex {
+    pub fn dim(&self) -> usize {
+        match self {
+            FaissIndex::Flat(f) => f.dim(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            FaissIndex::Flat(f) => f.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn metric(&self) -> Metric {
+        match self {
+            FaissIndex::Flat(f) => f.metric(),
+        }
+    }
+
+    pub fn index_type(&self) -> IndexType {
+        match self {
+            FaissIndex::Flat(_) => IndexType::Flat,
+        }
+    }
+}
+
+/// Typed builder for the faiss backend (what `builder_factory("faiss", ...)` returns).
+#[derive(Debug, Clone)]
+pub struct FaissBuilder {
+    index_type: IndexType,
+    metric: Metric,
+    /// What the user set explicitly (to check files against, and to apply query parameters).
+    explicit: Resolved,
+}
+
+impl Default for FaissBuilder {
+    fn default() -> Self {
+        FaissBuilder {
+            index_type: IndexType::Flat,
+            metric: Metric::L2,
+            explicit: Resolved::default(),
+        }
+    }
+}
+
+impl FaissBuilder {
+    /// Flat, L2.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// From `key=value` settings; unknown keys, bad values and parameters that do not apply to
+    /// the chosen `index_type` are errors.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let r = Resolved::new("faiss", PARAMS, config)?;
+        let index_type = match r.text("index_type") {
+            Some("HNSW") => IndexType::Hnsw,
+            Some("IVF") => IndexType::Ivf,
+            _ => IndexType::Flat,
+        };
+        let metric = match r.text("metric") {
+            Some("IP") => Metric::InnerProduct,
+            _ => Metric::L2,
+        };
+        let b = FaissBuilder {
+            index_type,
+            metric,
+            explicit: r,
+        };
+        if b.explicit.is_set("index_type") {
+            b.check_params_apply(index_type)?;
+        }
+        Ok(b)
+    }
+
+    /// Sets the index kind.
+    pub fn index_type(mut self, t: IndexType) -> Self {
+        self.index_type = t;
+        self
+    }
+
+    /// Sets the metric (`Metric::L2` or `Metric::InnerProduct`).
+    pub fn metric(mut self, m: Metric) -> Result<Self> {
+        if !matches!(m, Metric::L2 | Metric::InnerProduct) {
+            return Err(Error::InvalidParameter {
+                key: "metric".into(),
+                value: m.name().into(),
+                reason: "valid values: L2, IP".into(),
+            });
+        }
+        self.metric = m;
+        Ok(self)
+    }
+
+    fn check_params_apply(&self, t: IndexType) -> Result<()> {
+        for name in self.explicit.names() {
+            if KIND_PARAMS.contains(&name) && !t.own_params().contains(&name) {
+                let owner = [IndexType::Hnsw, IndexType::Ivf]
+                    .into_iter()
+                    .find(|k| k.own_params().contains(&name))
+                    .map(|k| k.name())
+                    .unwrap_or("?");
+                return Err(Error::InvalidParameter {
+                    key: name.to_string(),
+                    value: self.explicit.text(name).unwrap_or("").to_string(),
+                    reason: format!(
+                        "applies to index_type {owner}, not {}; remove it or change index_type",
+                        t.name()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds a typed indexer (the trait method boxes this).
+    pub fn build(&self, items: Vectors, ids: Option<Vec<i64>>) -> Result<FaissIndexer> {
+        check_items(items.view(), self.explicit.int("d").map(|d| d as usize))?;
+        if let Some(ids) = &ids {
+            check_ids(ids, items.rows())?;
+        }
+        let dim = items.dim();
+        let index = match self.index_type {
+            IndexType::Flat => FaissIndex::Flat(FlatIndex::from_parts(items.into_vec(), dim, self.metric)),
+            t => {
+                return Err(Error::Unsupported(format!(
+                    "faiss index_type {} is not implemented in this version of vecindex; use index_type=Flat",
+                    t.name()
+                )))
+            }
+        };
+        let record = if self.metric == Metric::L2 {
+            "IxF2"
+        } else {
+            "IxFI"
+        };
+        let format = match ids {
+            Some(_) => format!("faiss IxMp({record})"),
+            None => format!("faiss {record}"),
+        };
+        Ok(FaissIndexer {
+            index,
+            id_map: ids,
+            format,
+        })
+    }
+
+    /// Opens a faiss index file (typed). Explicit `index_type`/`metric`/`d` settings must agree
+    /// with the file; explicit query-time parameters override what the file stored.
+    pub fn load(&self, path: &Path) -> Result<FaissIndexer> {
+        let src = path.display().to_string();
+        let bytes = crate::io::read_file(path)?;
+        let read = format::read_index_file(&bytes, &src)?;
+        let index = read.index;
+        let mismatch = |what: &str, given: String, found: String| {
+            Error::invalid(format!(
+                "{src} holds a {found} index but {what}={given} was given; drop the setting or open the right file"
+            ))
+        };
+        if self.explicit.is_set("index_type") && index.index_type() != self.index_type {
+            return Err(mismatch(
+                "index_type",
+                self.index_type.name().into(),
+                index.index_type().name().into(),
+            ));
+        }
+        if self.explicit.is_set("metric") && index.metric() != self.metric {
+            return Err(mismatch(
+                "metric",
+                self.metric.name().into(),
+                index.metric().name().into(),
+            ));
+        }
+        if let Some(d) = self.explicit.int("d") {
+            if d as usize != index.dim() {
+                return Err(mismatch("d", d.to_string(), format!("d={}", index.dim())));
+            }
+        }
+        self.check_params_apply(index.index_type())?;
+        if let Some(ids) = &read.id_map {
+            // Files written elsewhere could repeat ids or use -1; we refuse what we would not build.
+            check_ids(ids, index.len()).map_err(|e| Error::format(&src, format!("id map: {e}")))?;
+        }
+        Ok(FaissIndexer {
+            index,
+            id_map: read.id_map,
+            format: read.format,
+        })
+    }
+}
+
+impl Builder for FaissBuilder {
+    fn backend(&self) -> &'static str {
+        "faiss"
+    }
+
+    fn from_embeddings(&self, items: VectorsView<'_>) -> Result<Box<dyn Indexer>> {
+        Ok(Box::new(self.build(items.to_owned(), None)?))
+    }
+
+    fn from_embeddings_with_ids(
+        &self,
+        items: VectorsView<'_>,
+        ids: &[i64],
+    ) -> Result<Box<dyn Indexer>> {
+        Ok(Box::new(self.build(items.to_owned(), Some(ids.to_vec()))?))
+    }
+
+    fn from_vectors(&self, items: Vectors) -> Result<Box<dyn Indexer>> {
+        Ok(Box::new(self.build(items, None)?))
+    }
+
+    fn from_index_file(&self, path: &Path) -> Result<Box<dyn Indexer>> {
+        Ok(Box::new(self.load(path)?))
+    }
+}
+
+/// A faiss-backend index ready to query.
+#[derive(Debug, Clone)]
+pub struct FaissIndexer {
+    index: FaissIndex,
+    id_map: Option<Vec<i64>>,
+    format: String,
+}
+
+impl FaissIndexer {
+    /// The index inside.
+    pub fn index(&self) -> &FaissIndex {
+        &self.index
+    }
+
+    /// Custom ids, if any (row i has id `ids[i]`).
+    pub fn id_map(&self) -> Option<&[i64]> {
+        self.id_map.as_deref()
+    }
+
+    /// The exact bytes `save` writes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        format::write_index(&self.index, self.id_map.as_deref())
+    }
+}
+
+impl Indexer for FaissIndexer {
+    fn query(&self, queries: VectorsView<'_>, top_k: usize) -> Result<Neighbors> {
+        check_query(queries, self.index.dim(), top_k)?;
+        let mut raw = match &self.index {
+            FaissIndex::Flat(f) => f.search(queries, top_k),
+        };
+        if let Some(map) = &self.id_map {
+            for id in raw.ids.iter_mut().filter(|i| **i >= 0) {
+                *id = map[*id as usize];
+            }
+        }
+        Ok(Neighbors {
+            ids: raw.ids,
+            distances: raw.distances,
+            n_queries: queries.rows(),
+            k: top_k,
+            metric: self.index.metric(),
+        })
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        crate::io::atomic_write(path, &self.to_bytes())
+    }
+
+    fn metric(&self) -> Metric {
+        self.index.metric()
+    }
+
+    fn dim(&self) -> usize {
+        self.index.dim()
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn info(&self) -> IndexInfo {
+        IndexInfo {
+            backend: "faiss".into(),
+            format: self.format.clone(),
+            index_type: self.index.index_type().name().into(),
+            metric: self.index.metric(),
+            higher_is_better: self.index.metric().higher_is_better(),
+            dim: self.index.dim(),
+            n: self.index.len(),
+            custom_ids: self.id_map.is_some(),
+            params: BTreeMap::new(),
+        }
+    }
+
+    fn set_param(&mut self, key: &str, value: &str) -> Result<()> {
+        let cfg = Config::new().set(key, value);
+        let r = Resolved::new("faiss", PARAMS, &cfg)?;
+        let name = r.names().next().expect("one key");
+        Err(Error::InvalidParameter {
+            key: name.to_string(),
+            value: value.to_string(),
+            reason: format!(
+                "not a query-time parameter of a faiss {} index (it has none)",
+                self.index.index_type().name()
+            ),
+        })
+    }
+}

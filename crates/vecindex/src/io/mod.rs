@@ -1,0 +1,253 @@
+//! Embedding and result files, and atomic saving.
+//!
+//! Supported embedding files (chosen by extension): `.npy` (what `np.save(tensor.numpy())`
+//! writes), `.safetensors` (what `safetensors.torch.save_file` writes; pick the tensor by name when
+//! there are several) and `.fvecs`. Ids come from `.npy` integer arrays.
+
+pub mod bytes;
+pub mod npy;
+
+use crate::error::{Error, Result};
+use crate::vectors::Vectors;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Reads a whole file, with the path in the error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads embeddings from `.npy`, `.safetensors` or `.fvecs`. `tensor` picks a tensor by name in a
+/// safetensors file holding several.
+pub fn read_vectors(path: &Path, tensor: Option<&str>) -> Result<Vectors> {
+    let src = path.display().to_string();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    if tensor.is_some() && ext != "safetensors" {
+        return Err(Error::invalid(format!(
+            "--tensor applies to .safetensors files only, not {src}"
+        )));
+    }
+    let bytes = read_file(path)?;
+    match ext.as_str() {
+        "npy" => npy::parse_npy(&bytes, &src)?.into_vectors(&src),
+        "safetensors" => read_safetensors(&bytes, &src, tensor),
+        "fvecs" => parse_fvecs(&bytes, &src),
+        _ => Err(Error::invalid(format!(
+            "{src}: unknown embedding file type '{ext}'; supported: .npy, .safetensors, .fvecs"
+        ))),
+    }
+}
+
+/// Reads 64-bit ids from a 1-D integer `.npy`.
+pub fn read_ids(path: &Path) -> Result<Vec<i64>> {
+    let src = path.display().to_string();
+    npy::parse_npy(&read_file(path)?, &src)?.into_ids(&src)
+}
+
+/// `.fvecs`: each vector is an i32 dimension followed by that many f32 values.
+pub fn parse_fvecs(bytes: &[u8], src: &str) -> Result<Vectors> {
+    let mut r = bytes::ByteReader::new(bytes, src);
+    let mut data = Vec::new();
+    let mut dim = None;
+    while r.remaining() > 0 {
+        let d = r.i32("vector dimension")?;
+        if d <= 0 {
+            return Err(r.error(format!("invalid vector dimension {d}")));
+        }
+        match dim {
+            None => dim = Some(d as usize),
+            Some(x) if x != d as usize => {
+                return Err(r.error(format!(
+                    "vector {} has dimension {d}, the first had {x}",
+                    data.len() / x
+                )))
+            }
+            _ => {}
+        }
+        data.extend(r.f32_vec(d as u64, "vector values")?);
+    }
+    let dim = dim.ok_or_else(|| Error::format(src, "empty .fvecs file"))?;
+    Vectors::new(data, dim)
+}
+
+/// `.fvecs` bytes of a matrix.
+pub fn fvecs_bytes(v: &Vectors) -> Vec<u8> {
+    let mut w = bytes::ByteWriter::default();
+    for row in v.view().iter() {
+        w.i32(row.len() as i32);
+        w.f32s(row);
+    }
+    w.buf
+}
+
+fn read_safetensors(bytes: &[u8], src: &str, name: Option<&str>) -> Result<Vectors> {
+    use safetensors::{Dtype, SafeTensors};
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::format(src, format!("not a valid safetensors file: {e}")))?;
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    let chosen = match name {
+        Some(n) => n.to_string(),
+        None if names.len() == 1 => names[0].clone(),
+        None if names.is_empty() => return Err(Error::format(src, "the file holds no tensors")),
+        None => {
+            return Err(Error::invalid(format!(
+                "{src} holds several tensors; pick one with --tensor NAME: {}",
+                names.join(", ")
+            )))
+        }
+    };
+    let t = st.tensor(&chosen).map_err(|_| {
+        Error::invalid(format!(
+            "{src} has no tensor '{chosen}'; tensors: {}",
+            names.join(", ")
+        ))
+    })?;
+    let shape = t.shape().to_vec();
+    let (rows, dim) = match shape.as_slice() {
+        [r, d] => (*r, *d),
+        [d] => (1, *d),
+        s => {
+            return Err(Error::format(
+                src,
+                format!("tensor '{chosen}' has shape {s:?}; expected 2-D embeddings"),
+            ))
+        }
+    };
+    let raw = t.data();
+    let data: Vec<f32> = match t.dtype() {
+        Dtype::F32 => raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F64 => raw
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+            .collect(),
+        Dtype::BF16 => raw
+            .chunks_exact(2)
+            .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+            .collect(),
+        other => {
+            return Err(Error::format(
+                src,
+                format!("tensor '{chosen}' has dtype {other:?}; supported: F32, F64, BF16"),
+            ))
+        }
+    };
+    if dim == 0 || data.len() != rows * dim {
+        return Err(Error::format(
+            src,
+            format!("tensor '{chosen}' has an invalid shape {shape:?}"),
+        ));
+    }
+    Vectors::new(data, dim)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
+/// fsync of the directory. A crash leaves either the old file or the new one, never a torn one.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid(format!("{} is not a file path", path.display())))?
+        .to_string_lossy()
+        .to_string();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable; not every platform/filesystem allows opening a directory.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fvecs_round_trip_and_errors() {
+        let v = Vectors::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3).unwrap();
+        let b = fvecs_bytes(&v);
+        assert_eq!(parse_fvecs(&b, "t").unwrap(), v);
+        for cut in 1..b.len() {
+            if cut != 16 {
+                assert!(parse_fvecs(&b[..cut], "t").is_err(), "{cut}");
+            }
+        }
+        let mut bad = b.clone();
+        bad[16] = 2; // second vector claims dimension 2
+        assert!(parse_fvecs(&bad, "t").is_err());
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.index");
+        atomic_write(&p, b"old").unwrap();
+        atomic_write(&p, b"new").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A directory that does not exist: error, and nothing created.
+        assert!(atomic_write(&dir.path().join("no/such/x"), b"z").is_err());
+    }
+
+    #[test]
+    fn safetensors_reading() {
+        // Build a file by hand: header JSON + data.
+        let mk = |tensors: &[(&str, &str, [usize; 2], Vec<u8>)]| {
+            let mut off = 0;
+            let mut parts = vec![];
+            let mut data = vec![];
+            for (n, dt, shape, bytes) in tensors {
+                parts.push(format!(
+                    "\"{n}\":{{\"dtype\":\"{dt}\",\"shape\":[{},{}],\"data_offsets\":[{off},{}]}}",
+                    shape[0],
+                    shape[1],
+                    off + bytes.len()
+                ));
+                off += bytes.len();
+                data.extend_from_slice(bytes);
+            }
+            let h = format!("{{{}}}", parts.join(","));
+            let mut out = (h.len() as u64).to_le_bytes().to_vec();
+            out.extend_from_slice(h.as_bytes());
+            out.extend(data);
+            out
+        };
+        let f: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let one = mk(&[("emb", "F32", [2, 2], f.clone())]);
+        let v = read_safetensors(&one, "t", None).unwrap();
+        assert_eq!(v.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
+        let two = mk(&[("a", "F32", [2, 2], f.clone()), ("b", "F32", [1, 4], f)]);
+        let e = read_safetensors(&two, "t", None).unwrap_err().to_string();
+        assert!(e.contains("--tensor") && e.contains("a, b"), "{e}");
+        assert_eq!(read_safetensors(&two, "t", Some("b")).unwrap().dim(), 4);
+        assert!(read_safetensors(&two, "t", Some("c")).is_err());
+        assert!(read_safetensors(b"garbage", "t", None).is_err());
+    }
+}

@@ -1,0 +1,171 @@
+//! Distance kernels, selected once at run time for the CPU we run on.
+//!
+//! One binary must be fast on any x86-64: the AVX2+FMA versions are compiled with
+//! `#[target_feature]` and chosen with `is_x86_feature_detected!` the first time a kernel is used.
+//! On this project's Zen 4 machines AVX-512 measured no faster than AVX2 for these load-bound
+//! reductions (../shared/specs/rust-crates.md §1), so AVX2 is the fast path and an unrolled scalar
+//! loop (which LLVM vectorises to SSE2 / NEON) is the fallback. Scans dispatch once per call, not
+//! once per pair.
+
+mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub mod gemm;
+pub mod topk;
+
+use std::sync::OnceLock;
+
+/// The kernel set chosen for this CPU.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    /// Which implementation is in use ("avx2+fma" or "scalar").
+    pub name: &'static str,
+    /// Inner product of two equal-length slices.
+    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// Squared Euclidean distance of two equal-length slices.
+    pub l2sq: fn(&[f32], &[f32]) -> f32,
+    /// `out[i] = dot(query, row i of data)`; `data.len() == out.len() * query.len()`.
+    pub scan_dot: fn(&[f32], &[f32], &mut [f32]),
+    /// `out[i] = l2sq(query, row i of data)`.
+    pub scan_l2: fn(&[f32], &[f32], &mut [f32]),
+    /// `out[i] = squared norm of row i of data` for rows of `dim` values.
+    pub norms: fn(&[f32], usize, &mut [f32]),
+}
+
+static KERNELS: OnceLock<Kernels> = OnceLock::new();
+
+/// The kernels for this CPU. `VECINDEX_SIMD=scalar` in the environment forces the fallback
+/// (to compare paths, or to work around a broken CPU flag).
+pub fn kernels() -> &'static Kernels {
+    KERNELS.get_or_init(|| {
+        let forced_scalar = std::env::var("VECINDEX_SIMD")
+            .map(|v| v.eq_ignore_ascii_case("scalar"))
+            .unwrap_or(false);
+        if !forced_scalar {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(k) = x86::detect() {
+                return k;
+            }
+        }
+        scalar::KERNELS
+    })
+}
+
+/// Inner product through the dispatched kernel.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    (kernels().dot)(a, b)
+}
+
+/// Squared L2 distance through the dispatched kernel.
+#[inline]
+pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    (kernels().l2sq)(a, b)
+}
+
+/// Squared norms of the rows of a row-major matrix.
+pub fn row_norms(data: &[f32], dim: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len() / dim.max(1)];
+    (kernels().norms)(data, dim, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    /// f64 reference, independent of any kernel.
+    fn ref_dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+    }
+
+    fn ref_l2(a: &[f32], b: &[f32]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum()
+    }
+
+    fn all_kernels() -> Vec<Kernels> {
+        let mut v = vec![scalar::KERNELS];
+        #[cfg(target_arch = "x86_64")]
+        if let Some(k) = x86::detect() {
+            v.push(k);
+        }
+        v
+    }
+
+    #[test]
+    fn kernels_match_f64_reference_for_every_length() {
+        let mut s = 7u64;
+        for k in all_kernels() {
+            for dim in 0..80usize {
+                let a: Vec<f32> = (0..dim).map(|_| lcg(&mut s)).collect();
+                let b: Vec<f32> = (0..dim).map(|_| lcg(&mut s)).collect();
+                let tol = 1e-5 * (dim as f64 + 1.0);
+                assert!(
+                    ((k.dot)(&a, &b) as f64 - ref_dot(&a, &b)).abs() < tol,
+                    "{} dot d={dim}",
+                    k.name
+                );
+                assert!(
+                    ((k.l2sq)(&a, &b) as f64 - ref_l2(&a, &b)).abs() < tol,
+                    "{} l2 d={dim}",
+                    k.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scans_match_pairwise_kernels() {
+        let mut s = 11u64;
+        for k in all_kernels() {
+            for dim in [1usize, 3, 8, 17, 64, 128, 384] {
+                let n = 37;
+                let q: Vec<f32> = (0..dim).map(|_| lcg(&mut s)).collect();
+                let data: Vec<f32> = (0..n * dim).map(|_| lcg(&mut s)).collect();
+                let mut out = vec![0.0; n];
+                (k.scan_dot)(&q, &data, &mut out);
+                for i in 0..n {
+                    let r = ref_dot(&q, &data[i * dim..(i + 1) * dim]);
+                    assert!(
+                        (out[i] as f64 - r).abs() < 1e-4 * dim as f64,
+                        "{} scan_dot",
+                        k.name
+                    );
+                }
+                (k.scan_l2)(&q, &data, &mut out);
+                for i in 0..n {
+                    let r = ref_l2(&q, &data[i * dim..(i + 1) * dim]);
+                    assert!(
+                        (out[i] as f64 - r).abs() < 1e-4 * dim as f64,
+                        "{} scan_l2",
+                        k.name
+                    );
+                }
+                (k.norms)(&data, dim, &mut out);
+                for i in 0..n {
+                    let row = &data[i * dim..(i + 1) * dim];
+                    assert!((out[i] as f64 - ref_dot(row, row)).abs() < 1e-4 * dim as f64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn identical_vectors_have_zero_l2() {
+        let a: Vec<f32> = (0..100).map(|i| i as f32 * 0.37).collect();
+        for k in all_kernels() {
+            assert_eq!((k.l2sq)(&a, &a), 0.0);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! AVX2 + FMA kernels for x86-64, used only after run-time detection.
+
+use super::Kernels;
+use std::arch::x86_64::*;
+
+/// The AVX2+FMA kernel set, if this CPU has both features.
+pub(super) fn detect() -> Option<Kernels> {
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Some(Kernels {
+            name: "avx2+fma",
+            dot: dot_entry,
+            l2sq: l2sq_entry,
+            scan_dot: scan_dot_entry,
+            scan_l2: scan_l2_entry,
+            norms: norms_entry,
+        })
+    } else {
+        None
+    }
+}
+
+// The entry points below are only ever stored in a `Kernels` built by `detect()`, i.e. after
+// AVX2 and FMA were detected on this CPU; that is what makes calling the
+// `#[target_feature]` functions sound.
+
+fn dot_entry(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    // SAFETY: AVX2+FMA detected (see detect()); lengths checked equal above.
+    unsafe { dot(a, b) }
+}
+
+fn l2sq_entry(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    // SAFETY: AVX2+FMA detected (see detect()); lengths checked equal above.
+    unsafe { l2sq(a, b) }
+}
+
+fn scan_dot_entry(q: &[f32], data: &[f32], out: &mut [f32]) {
+    assert_eq!(data.len(), q.len() * out.len());
+    // SAFETY: AVX2+FMA detected (see detect()); every row slice has q.len() values (checked above).
+    unsafe { scan_dot(q, data, out) }
+}
+
+fn scan_l2_entry(q: &[f32], data: &[f32], out: &mut [f32]) {
+    assert_eq!(data.len(), q.len() * out.len());
+    // SAFETY: AVX2+FMA detected (see detect()); every row slice has q.len() values (checked above).
+    unsafe { scan_l2(q, data, out) }
+}
+
+fn norms_entry(data: &[f32], dim: usize, out: &mut [f32]) {
+    assert_eq!(data.len(), dim * out.len());
+    // SAFETY: AVX2+FMA detected (see detect()); rows have `dim` values (checked above).
+    unsafe { norms(data, dim, out) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps(v, 1);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+    _mm_cvtss_f32(s)
+}
+
+/// Caller guarantees `a.len() == b.len()` and AVX2+FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut acc2 = _mm256_setzero_ps();
+    let mut acc3 = _mm256_setzero_ps();
+    let mut i = 0;
+    // SAFETY (all loads below): i + 32 <= n, or i + 8 <= n, so every 8-lane load is inside both slices.
+    while i + 32 <= n {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+        acc1 = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(i + 8)),
+            _mm256_loadu_ps(pb.add(i + 8)),
+            acc1,
+        );
+        acc2 = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(i + 16)),
+            _mm256_loadu_ps(pb.add(i + 16)),
+            acc2,
+        );
+        acc3 = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(i + 24)),
+            _mm256_loadu_ps(pb.add(i + 24)),
+            acc3,
+        );
+        i += 32;
+    }
+    while i + 8 <= n {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+        i += 8;
+    }
+    let mut s = hsum(_mm256_add_ps(
+        _mm256_add_ps(acc0, acc1),
+        _mm256_add_ps(acc2, acc3),
+    ));
+    while i < n {
+        s += a[i] * b[i];
+        i += 1;
+    }
+    s
+}
+
+/// Caller guarantees `a.len() == b.len()` and AVX2+FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut acc2 = _mm256_setzero_ps();
+    let mut acc3 = _mm256_setzero_ps();
+    let mut i = 0;
+    // SAFETY (all loads below): i + 32 <= n, or i + 8 <= n, so every 8-lane load is inside both slices.
+    while i + 32 <= n {
+        let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
+        let d1 = _mm256_sub_ps(
+            _mm256_loadu_ps(pa.add(i + 8)),
+            _mm256_loadu_ps(pb.add(i + 8)),
+        );
+        let d2 = _mm256_sub_ps(
+            _mm256_loadu_ps(pa.add(i + 16)),
+            _mm256_loadu_ps(pb.add(i + 16)),
+        );
+        let d3 = _mm256_sub_ps(
+            _mm256_loadu_ps(pa.add(i + 24)),
+            _mm256_loadu_ps(pb.add(i + 24)),
+        );
+        acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+        acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+        acc2 = _mm256_fmadd_ps(d2, d2, acc2);
+        acc3 = _mm256_fmadd_ps(d3, d3, acc3);
+        i += 32;
+    }
+    while i + 8 <= n {
+        let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
+        acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+        i += 8;
+    }
+    let mut s = hsum(_mm256_add_ps(
+        _mm256_add_ps(acc0, acc1),
+        _mm256_add_ps(acc2, acc3),
+    ));
+    while i < n {
+        let d = a[i] - b[i];
+        s += d * d;
+        i += 1;
+    }
+    s
+}
+
+/// Caller guarantees `data.len() == q.len() * out.len()` and AVX2+FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scan_dot(q: &[f32], data: &[f32], out: &mut [f32]) {
+    let dim = q.len();
+    if dim == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(data.chunks_exact(dim)) {
+        *o = dot(q, row);
+    }
+}
+
+/// Caller guarantees `data.len() == q.len() * out.len()` and AVX2+FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scan_l2(q: &[f32], data: &[f32], out: &mut [f32]) {
+    let dim = q.len();
+    if dim == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(data.chunks_exact(dim)) {
+        *o = l2sq(q, row);
+    }
+}
+
+/// Caller guarantees `data.len() == dim * out.len()` and AVX2+FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn norms(data: &[f32], dim: usize, out: &mut [f32]) {
+    if dim == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(data.chunks_exact(dim)) {
+        *o = dot(row, row);
+    }
+}
