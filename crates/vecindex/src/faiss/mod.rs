@@ -281,7 +281,7 @@ impl FaissBuilder {
         let index = read.index;
         let mismatch = |what: &str, given: String, found: String| {
             Error::invalid(format!(
-                "{src} holds a {found} index but {what}={given} was given; drop the setting or open the right file"
+                "{src} holds an index with {what} {found}, but {what}={given} was given; drop the setting or open the right file"
             ))
         };
         if self.explicit.is_set("index_type") && index.index_type() != self.index_type {
@@ -300,7 +300,7 @@ impl FaissBuilder {
         }
         if let Some(d) = self.explicit.int("d") {
             if d as usize != index.dim() {
-                return Err(mismatch("d", d.to_string(), format!("d={}", index.dim())));
+                return Err(mismatch("d", d.to_string(), index.dim().to_string()));
             }
         }
         self.check_params_apply(index.index_type())?;

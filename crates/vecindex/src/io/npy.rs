@@ -371,6 +371,20 @@ pub fn npz_bytes(members: &[(&str, Vec<u8>)]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The compressed size from a zip64 extended-information extra field, if present.
+fn zip64_compressed_size(mut extra: &[u8]) -> Option<u64> {
+    while extra.len() >= 4 {
+        let id = u16::from_le_bytes([extra[0], extra[1]]);
+        let len = u16::from_le_bytes([extra[2], extra[3]]) as usize;
+        let body = extra.get(4..4 + len)?;
+        if id == 1 && len >= 16 {
+            return Some(u64::from_le_bytes(body[8..16].try_into().ok()?));
+        }
+        extra = &extra[4 + len..];
+    }
+    None
+}
+
 /// Reads the members of an uncompressed `.npz` (as written by `npz_bytes` or `np.savez`).
 pub fn parse_npz(bytes: &[u8], src: &str) -> Result<Vec<(String, NpyArray)>> {
     let mut r = ByteReader::new(bytes, src);
@@ -396,7 +410,14 @@ pub fn parse_npz(bytes: &[u8], src: &str) -> Result<Vec<(String, NpyArray)>> {
             ));
         }
         let name = String::from_utf8_lossy(r.take(nlen, "member name")?).to_string();
-        r.take(xlen, "extra field")?;
+        let extra = r.take(xlen, "extra field")?;
+        let mut csize = csize as u64;
+        if csize == 0xFFFF_FFFF {
+            // Zip64 (numpy's savez forces it): the sizes live in extra field 0x0001.
+            csize = zip64_compressed_size(extra)
+                .ok_or_else(|| Error::format(src, "zip64 member without a size field"))?;
+        }
+        let csize = usize::try_from(csize).map_err(|_| Error::format(src, "member too large"))?;
         let data = r.take(csize, "member data")?;
         let name = name.strip_suffix(".npy").unwrap_or(&name).to_string();
         out.push((name.clone(), parse_npy(data, &format!("{src}:{name}"))?));

@@ -1,0 +1,128 @@
+//! Cross-compatibility with faiss-cpu from the test venv, both directions: faiss reads what we
+//! save and answers like we do; we read what faiss saves and answer like faiss does.
+
+mod common;
+
+use vecindex::io::npy;
+use vecindex::{builder_factory, Config, Indexer, VectorsView};
+
+fn save_npy_f32(path: &std::path::Path, rows: usize, d: usize, data: &[f32]) {
+    std::fs::write(path, npy::npy_f32(&[rows, d], data)).unwrap();
+}
+
+fn load_npz(path: &std::path::Path) -> (Vec<i64>, Vec<f32>) {
+    let m = npy::parse_npz(&std::fs::read(path).unwrap(), "npz").unwrap();
+    let mut ids = vec![];
+    let mut d = vec![];
+    for (name, a) in m {
+        match (name.as_str(), a.data) {
+            ("ids", npy::NpyData::Int(v)) => ids = v,
+            ("distances", npy::NpyData::Float(v)) => d = v,
+            _ => panic!("unexpected member {name}"),
+        }
+    }
+    (ids, d)
+}
+
+const CASES: &[(&str, bool)] = &[("L2", false), ("IP", false), ("L2", true), ("IP", true)];
+
+#[test]
+fn faiss_reads_our_flat_files_and_agrees() {
+    let Some(py) = common::python("faiss") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (n, nq, d, k) = (3000, 40, 24, 10);
+    let base = common::gaussian(n, d, 1);
+    let queries = common::gaussian(nq, d, 2);
+    let qpath = dir.path().join("q.npy");
+    save_npy_f32(&qpath, nq, d, &queries);
+    for &(metric, custom_ids) in CASES {
+        let b = builder_factory("faiss", &Config::new().set("metric", metric)).unwrap();
+        let ids: Vec<i64> = (0..n as i64).map(|i| i * 7919 - 5).collect();
+        let items = VectorsView::new(&base, d).unwrap();
+        let idx = if custom_ids {
+            b.from_embeddings_with_ids(items, &ids).unwrap()
+        } else {
+            b.from_embeddings(items).unwrap()
+        };
+        let ipath = dir.path().join("ours.index");
+        idx.save(&ipath).unwrap();
+        let out = dir.path().join("faiss.npz");
+        let info = common::run_python(
+            &py,
+            "faiss_peer.py",
+            &[
+                "search",
+                ipath.to_str().unwrap(),
+                qpath.to_str().unwrap(),
+                &k.to_string(),
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(info.split_whitespace().next(), Some(n.to_string().as_str()));
+        let (fi, fd) = load_npz(&out);
+        let ours = idx
+            .query(VectorsView::new(&queries, d).unwrap(), k)
+            .unwrap();
+        common::assert_same_results(&ours.ids, &ours.distances, &fi, &fd, k, 1e-4);
+    }
+}
+
+#[test]
+fn we_read_faiss_files_and_agree() {
+    let Some(py) = common::python("faiss") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (n, nq, d) = (2500, 30, 40);
+    let base = common::gaussian(n, d, 3);
+    let queries = common::gaussian(nq, d, 4);
+    let bpath = dir.path().join("b.npy");
+    let qpath = dir.path().join("q.npy");
+    let idpath = dir.path().join("ids.npy");
+    save_npy_f32(&bpath, n, d, &base);
+    save_npy_f32(&qpath, nq, d, &queries);
+    let ids: Vec<i64> = (0..n as i64).map(|i| (i << 33) + 3).collect();
+    std::fs::write(&idpath, npy::npy_i64(&[n], &ids)).unwrap();
+    for &(metric, custom_ids) in CASES {
+        let ipath = dir.path().join("faiss.index");
+        let mut args = vec!["build", "flat", metric, bpath.to_str().unwrap()];
+        if custom_ids {
+            args.push(idpath.to_str().unwrap());
+        }
+        args.push(ipath.to_str().unwrap());
+        common::run_python(&py, "faiss_peer.py", &args);
+        let b = builder_factory("faiss", &Config::new()).unwrap();
+        let idx = b.from_index_file(&ipath).unwrap();
+        assert_eq!(idx.metric().name(), metric);
+        assert_eq!(idx.info().custom_ids, custom_ids);
+        for k in [1usize, 10, n + 5] {
+            let out = dir.path().join("faiss.npz");
+            common::run_python(
+                &py,
+                "faiss_peer.py",
+                &[
+                    "search",
+                    ipath.to_str().unwrap(),
+                    qpath.to_str().unwrap(),
+                    &k.to_string(),
+                    out.to_str().unwrap(),
+                ],
+            );
+            let (fi, fd) = load_npz(&out);
+            let ours = idx
+                .query(VectorsView::new(&queries, d).unwrap(), k)
+                .unwrap();
+            common::assert_same_results(&ours.ids, &ours.distances, &fi, &fd, k, 1e-4);
+        }
+        // And what we save from it is the same file faiss wrote.
+        let resaved = dir.path().join("resaved.index");
+        idx.save(&resaved).unwrap();
+        assert_eq!(
+            std::fs::read(&resaved).unwrap(),
+            std::fs::read(&ipath).unwrap(),
+            "{metric} ids={custom_ids}"
+        );
+    }
+}

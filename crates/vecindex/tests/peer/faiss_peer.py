@@ -1,0 +1,41 @@
+"""faiss-cpu side of the cross-compatibility tests (run by the Rust tests from the test venv).
+
+  search INDEX QUERIES.npy K OUT.npz        faiss.read_index + search; writes ids, distances
+  build  KIND METRIC BASE.npy [IDS.npy] OUT  KIND = flat; writes a faiss index (IDMap if ids)
+"""
+import sys
+
+import faiss
+import numpy as np
+
+faiss.omp_set_num_threads(1)
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "search":
+        index = faiss.read_index(sys.argv[2])
+        q = np.load(sys.argv[3])
+        k = int(sys.argv[4])
+        D, I = index.search(q, k)
+        np.savez(sys.argv[5], ids=I.astype(np.int64), distances=D.astype(np.float32))
+        print(index.ntotal, index.d, index.metric_type)
+    elif cmd == "build":
+        kind, metric, base = sys.argv[2], sys.argv[3], np.load(sys.argv[4])
+        ids = np.load(sys.argv[5]) if len(sys.argv) == 7 else None
+        out = sys.argv[-1]
+        m = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
+        if kind != "flat":
+            raise SystemExit(f"unknown kind {kind}")
+        index = faiss.IndexFlat(base.shape[1], m)
+        if ids is not None:
+            index = faiss.IndexIDMap(index)
+            index.add_with_ids(base, ids)
+        else:
+            index.add(base)
+        faiss.write_index(index, out)
+    else:
+        raise SystemExit(f"unknown command {cmd}")
+
+
+main()
