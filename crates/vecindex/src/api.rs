@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Makes an [`Indexer`], from embeddings or from a saved index.
+// The `from_*` names are Torch-RecHub's API, which users port code from.
+#[allow(clippy::wrong_self_convention)]
 pub trait Builder: Send + Sync {
     /// The backend name ("faiss", "annoy", "milvus").
     fn backend(&self) -> &'static str;
@@ -30,7 +32,14 @@ pub trait Builder: Send + Sync {
 
     /// Opens an index saved by this backend (or by the original library).
     fn from_index_file(&self, path: &Path) -> Result<Box<dyn Indexer>>;
+
+    /// Receives progress of long builds (`stage`, `done`, `total`); the library never prints.
+    /// Backends whose builds are instant ignore it.
+    fn set_progress(&mut self, _progress: Progress) {}
 }
+
+/// A progress callback: `(stage, done, total)`.
+pub type Progress = std::sync::Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
 /// A searchable index. Dropping it releases its resources.
 pub trait Indexer: Send + Sync {

@@ -2,7 +2,7 @@
 //! coarse quantizer and the exact baseline of evaluations.
 //!
 //! Two paths:
-//! * **batches** (`nq >= GEMM_MIN_QUERIES`): tiles of up to 256 queries × 1024 items, inner products
+//! * **batches** (`nq >= GEMM_MIN_QUERIES`): tiles of up to 2048 queries × 128 items, inner products
 //!   from one GEMM per tile, then every row of the tile is fed to that query's bounded heap before
 //!   the next tile is computed. Memory stays O(tile) instead of O(nq × n), and the work is
 //!   compute-bound at GEMM speed. L2 uses ‖q‖² + ‖x‖² − 2·q·x (clamped at 0) like FAISS's BLAS path,
@@ -21,8 +21,8 @@ use rayon::prelude::*;
 
 /// Batches of at least this many queries take the GEMM path.
 pub const GEMM_MIN_QUERIES: usize = 8;
-const QUERY_TILE: usize = 256;
-const ITEM_BLOCK: usize = 1024;
+const QUERY_TILE: usize = 2048;
+const ITEM_BLOCK: usize = 128;
 /// Item ranges are split across threads only above this many items.
 const PAR_MIN_ITEMS: usize = 16 * 1024;
 
@@ -207,28 +207,17 @@ impl<'a> ExactSearch<'a> {
                 &mut ip,
             );
             for (i, heap) in heaps.iter_mut().enumerate() {
-                let row = &ip[i * brows..(i + 1) * brows];
-                let mut thr = heap.threshold();
+                let row = &mut ip[i * brows..(i + 1) * brows];
                 if self.l2 {
+                    // In place: squared distance = ‖q‖² + ‖x‖² − 2·q·x, clamped at 0 (NaN kept).
                     let qn = qnorms[i];
-                    let xn = &self.norms[s..e];
-                    for j in 0..brows {
-                        let mut d = qn + xn[j] - 2.0 * row[j];
-                        if d < 0.0 {
-                            d = 0.0;
-                        }
-                        if d < thr {
-                            heap.push(d, (s + j) as i64);
-                            thr = heap.threshold();
-                        }
+                    for (v, &xn) in row.iter_mut().zip(&self.norms[s..e]) {
+                        let d = qn + xn - 2.0 * *v;
+                        *v = if d < 0.0 { 0.0 } else { d };
                     }
+                    offer_below(heap, row, s, 1.0);
                 } else {
-                    for (j, &v) in row.iter().enumerate() {
-                        if -v < thr {
-                            heap.push(-v, (s + j) as i64);
-                            thr = heap.threshold();
-                        }
-                    }
+                    offer_below(heap, row, s, -1.0);
                 }
             }
             s = e;
@@ -239,17 +228,20 @@ impl<'a> ExactSearch<'a> {
     fn search_gemm(&self, queries: VectorsView<'_>, k: usize) -> Vec<TopK> {
         let nq = queries.rows();
         let threads = rayon::current_num_threads();
-        // Smaller query tiles when that is what it takes to give every thread work, but never
-        // below 64 rows: thinner tiles waste the GEMM (measured ~40 % slower at 64 × 8192).
+        // Large query tiles: each packed item block is reused by every query of the tile (tiles
+        // of 2048 × 128 measured 82–87 GFLOP/s on one core vs 72–77 for 256 × 1024). With fewer
+        // tiles than threads, split the items between threads (each packs its own blocks once);
+        // only for small item sets shrink the tiles instead.
         let mut tile = QUERY_TILE;
-        while nq.div_ceil(tile) < threads && tile > 64 {
+        let big = self.n() >= PAR_MIN_ITEMS;
+        while !big && nq.div_ceil(tile) < threads && tile > 64 {
             tile /= 2;
         }
         let qtiles: Vec<(usize, usize)> = (0..nq)
             .step_by(tile)
             .map(|s| (s, (s + tile).min(nq)))
             .collect();
-        let splits = if qtiles.len() >= threads || self.n() < PAR_MIN_ITEMS {
+        let splits = if qtiles.len() >= threads || !big {
             1
         } else {
             threads.div_ceil(qtiles.len())
@@ -277,6 +269,30 @@ impl<'a> ExactSearch<'a> {
             out.extend(first);
         }
         out
+    }
+}
+
+/// Offers `sign * values[j]` with id `first_id + j` to the heap, in order. Most values lose to the
+/// threshold, so whole chunks are tested with a branch-free comparison (vectorised) first and only
+/// chunks holding a candidate are walked one by one.
+#[inline]
+fn offer_below(heap: &mut TopK, values: &[f32], first_id: usize, sign: f32) {
+    const CHUNK: usize = 16;
+    let mut thr = heap.threshold();
+    for (c, chunk) in values.chunks(CHUNK).enumerate() {
+        let t = thr;
+        let any = chunk.iter().fold(false, |acc, &v| acc | (sign * v < t));
+        if !any {
+            continue;
+        }
+        let base = first_id + c * CHUNK;
+        for (j, &v) in chunk.iter().enumerate() {
+            let key = sign * v;
+            if key < thr {
+                heap.push(key, (base + j) as i64);
+                thr = heap.threshold();
+            }
+        }
     }
 }
 
@@ -339,9 +355,8 @@ mod tests {
             let es = ExactSearch::new(&x, d, &norms, metric);
             let r = es.search(VectorsView::new(&q, d).unwrap(), k);
             let truth = brute(&x, &q, d, k, l2);
-            for qi in 0..nq {
+            for (qi, want) in truth.iter().enumerate() {
                 let got = &r.ids[qi * k..(qi + 1) * k];
-                let want = &truth[qi];
                 let real = want.len();
                 assert_eq!(&got[..real], &want[..], "{metric} n={n} nq={nq} q={qi}");
                 assert!(got[real..].iter().all(|&i| i == -1));

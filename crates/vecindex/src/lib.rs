@@ -37,9 +37,10 @@ pub mod faiss;
 pub mod io;
 pub mod kernels;
 pub mod metric;
+pub mod synth;
 pub mod vectors;
 
-pub use api::{Builder, IndexInfo, Indexer, Neighbors};
+pub use api::{Builder, IndexInfo, Indexer, Neighbors, Progress};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use metric::Metric;
@@ -68,6 +69,11 @@ pub fn builder_factory(backend: &str, config: &Config) -> Result<Box<dyn Builder
 /// The backends this build can use.
 pub fn available_backends() -> Vec<&'static str> {
     BACKENDS.iter().filter(|b| b.1).map(|b| b.0).collect()
+}
+
+/// Describes an index file of any backend this build reads (recognised by its content).
+pub fn inspect(path: &std::path::Path) -> Result<IndexInfo> {
+    faiss::FaissBuilder::new().load(path).map(|i| i.info())
 }
 
 /// Exact top-k of `queries` against `items` (L2 or IP), the truth ANN results are judged against.

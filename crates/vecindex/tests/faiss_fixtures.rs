@@ -5,7 +5,7 @@ mod common;
 
 use serde_json::Value;
 use vecindex::faiss::FaissBuilder;
-use vecindex::{Builder, Indexer, Metric, Vectors, VectorsView};
+use vecindex::{Indexer, Metric, Vectors, VectorsView};
 
 fn manifest() -> Vec<Value> {
     let m: Value = serde_json::from_slice(

@@ -1,0 +1,349 @@
+//! `vecindex peer-bench flat`: vecindex Flat and faiss-cpu `IndexFlat` side by side, in one run,
+//! on the same data at the same thread count, printing the ratios.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use vecindex::io::npy;
+use vecindex::{Builder, Vectors};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Suite {
+    /// Exact search: vecindex faiss Flat vs faiss-cpu IndexFlat (L2 and IP).
+    Flat,
+}
+
+#[derive(Args)]
+pub struct PeerBenchArgs {
+    /// What to compare.
+    #[arg(value_enum)]
+    pub suite: Suite,
+    /// Items in the synthetic Gaussian data set.
+    #[arg(long, default_value_t = 100_000)]
+    pub n: usize,
+    /// Dimension of the synthetic data set.
+    #[arg(long, default_value_t = 128)]
+    pub d: usize,
+    /// Queries per batch.
+    #[arg(long, default_value_t = 1_000)]
+    pub nq: usize,
+    /// Results per query.
+    #[arg(short = 'k', default_value_t = 10)]
+    pub k: usize,
+    /// Thread counts to compare at (each run uses the same count on both sides).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub threads_list: Vec<usize>,
+    /// Timed repetitions (best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Single-query calls timed per repetition.
+    #[arg(long, default_value_t = 200)]
+    pub single: usize,
+    /// Real-embedding data set directory (base.npy, queries.npy, gt_*.npy); skipped if absent.
+    #[arg(long, default_value = "../shared/data/debian-desc-all-minilm-l6-v2")]
+    pub real: PathBuf,
+    /// Python with faiss-cpu (default: $VECINDEX_PYTHON, then ./.venv/bin/python).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+}
+
+fn find_python(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    let cands: Vec<PathBuf> = explicit
+        .into_iter()
+        .chain(std::env::var_os("VECINDEX_PYTHON").map(PathBuf::from))
+        .chain(std::iter::once(PathBuf::from(".venv/bin/python")))
+        .collect();
+    for p in cands {
+        let ok = Command::new(&p)
+            .args(["-c", "import faiss, numpy"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            return Ok(p);
+        }
+    }
+    bail!("no Python with faiss-cpu found; run ./scripts/bench.sh (it creates .venv) or pass --python")
+}
+
+fn proc_status(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+struct Side {
+    build_s: f64,
+    batch_s: f64,
+    single_qps: f64,
+    peak_delta: u64,
+    ids: Vec<i64>,
+}
+
+struct Dataset {
+    name: String,
+    base: Vectors,
+    queries: Vectors,
+    /// Ground truth per metric name, (nq × 100) ids.
+    gt: Vec<(String, Vec<i64>, usize)>,
+}
+
+fn datasets(a: &PeerBenchArgs) -> Result<Vec<Dataset>> {
+    let mut v = vec![Dataset {
+        name: format!("gaussian {}x{}", a.n, a.d),
+        base: vecindex::synth::gaussian(a.n, a.d, 1),
+        queries: vecindex::synth::gaussian(a.nq, a.d, 2),
+        gt: vec![],
+    }];
+    if a.real.join("base.npy").exists() {
+        let base = vecindex::io::read_vectors(&a.real.join("base.npy"), None)?;
+        let queries = vecindex::io::read_vectors(&a.real.join("queries.npy"), None)?;
+        let mut gt = vec![];
+        for (m, f) in [("L2", "gt_l2.npy"), ("IP", "gt_ip.npy")] {
+            let arr = npy::parse_npy(&std::fs::read(a.real.join(f))?, f)?;
+            let cols = arr.shape.get(1).copied().unwrap_or(1);
+            if let npy::NpyData::Int(ids) = arr.data {
+                gt.push((m.to_string(), ids, cols));
+            }
+        }
+        v.push(Dataset {
+            name: format!("debian-minilm {}x{}", base.rows(), base.dim()),
+            base,
+            queries,
+            gt,
+        });
+    } else {
+        eprintln!(
+            "note: {} not found; real-embedding rows skipped",
+            a.real.display()
+        );
+    }
+    Ok(v)
+}
+
+fn ours(
+    ds: &Dataset,
+    metric: &str,
+    k: usize,
+    threads: usize,
+    repeat: usize,
+    single: usize,
+) -> Result<Side> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    pool.install(|| -> Result<Side> {
+        let builder = vecindex::faiss::FaissBuilder::new().metric(if metric == "L2" {
+            vecindex::Metric::L2
+        } else {
+            vecindex::Metric::InnerProduct
+        })?;
+        reset_peak();
+        let before = proc_status("VmRSS:");
+        let t = Instant::now();
+        // The index's own copy of the items counts, as faiss's add() copy does on its side.
+        let idx = builder.from_embeddings(ds.base.view())?;
+        let build_s = t.elapsed().as_secs_f64();
+        let q = ds.queries.view();
+        idx.query(q.slice_rows(0, q.rows().min(64)), k)?; // warm-up
+        let mut batch_s = f64::MAX;
+        let mut ids = vec![];
+        for _ in 0..repeat {
+            let t = Instant::now();
+            let r = idx.query(q, k)?;
+            batch_s = batch_s.min(t.elapsed().as_secs_f64());
+            ids = r.ids;
+        }
+        let ns = single.min(q.rows());
+        let mut single_qps: f64 = 0.0;
+        for _ in 0..repeat {
+            let t = Instant::now();
+            for i in 0..ns {
+                std::hint::black_box(idx.query(q.slice_rows(i, i + 1), k)?);
+            }
+            single_qps = single_qps.max(ns as f64 / t.elapsed().as_secs_f64());
+        }
+        let peak_delta = proc_status("VmHWM:").saturating_sub(before);
+        Ok(Side {
+            build_s,
+            batch_s,
+            single_qps,
+            peak_delta,
+            ids,
+        })
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn faiss_side(
+    py: &Path,
+    dir: &Path,
+    ds_i: usize,
+    metric: &str,
+    k: usize,
+    threads: usize,
+    repeat: usize,
+    single: usize,
+) -> Result<Side> {
+    let out_ids = dir.join("faiss_ids.npy");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/faiss_flat.py");
+    let o = Command::new(py)
+        .arg(&script)
+        .args([
+            "--base",
+            dir.join(format!("base{ds_i}.npy"))
+                .to_str()
+                .unwrap_or_default(),
+        ])
+        .args([
+            "--queries",
+            dir.join(format!("queries{ds_i}.npy"))
+                .to_str()
+                .unwrap_or_default(),
+        ])
+        .args([
+            "--metric",
+            metric,
+            "-k",
+            &k.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .args([
+            "--repeat",
+            &repeat.to_string(),
+            "--single",
+            &single.to_string(),
+        ])
+        .args(["--out-ids", out_ids.to_str().unwrap_or_default()])
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .env("OPENBLAS_NUM_THREADS", threads.to_string())
+        .env("MKL_NUM_THREADS", threads.to_string())
+        .output()
+        .context("running the faiss peer")?;
+    if !o.status.success() {
+        bail!("faiss peer failed: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).context("faiss peer output")?;
+    let ids = match npy::parse_npy(&std::fs::read(&out_ids)?, "faiss ids")?.data {
+        npy::NpyData::Int(v) => v,
+        npy::NpyData::Float(_) => bail!("faiss peer wrote float ids"),
+    };
+    Ok(Side {
+        build_s: v["build_s"].as_f64().unwrap_or(0.0),
+        batch_s: v["batch_s"].as_f64().unwrap_or(f64::NAN),
+        single_qps: v["single_qps"].as_f64().unwrap_or(f64::NAN),
+        peak_delta: v["peak_delta_bytes"].as_u64().unwrap_or(0),
+        ids,
+    })
+}
+
+/// Share of `a`'s ids (row by row) that also appear in `b`'s row.
+fn overlap(a: &[i64], b: &[i64], k: usize, bk: usize) -> f64 {
+    let rows = a.len() / k;
+    let mut hit = 0usize;
+    for r in 0..rows {
+        let br = &b[r * bk..r * bk + k.min(bk)];
+        hit += a[r * k..(r + 1) * k]
+            .iter()
+            .filter(|x| br.contains(x))
+            .count();
+    }
+    hit as f64 / (rows * k).max(1) as f64
+}
+
+fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+pub fn run(a: PeerBenchArgs) -> Result<()> {
+    let Suite::Flat = a.suite;
+    let py = find_python(a.python.clone())?;
+    let dir = tempfile_dir()?;
+    let sets = datasets(&a)?;
+    for (i, ds) in sets.iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("base{i}.npy")),
+            npy::npy_f32(&[ds.base.rows(), ds.base.dim()], ds.base.as_slice()),
+        )?;
+        std::fs::write(
+            dir.join(format!("queries{i}.npy")),
+            npy::npy_f32(
+                &[ds.queries.rows(), ds.queries.dim()],
+                ds.queries.as_slice(),
+            ),
+        )?;
+    }
+    println!(
+        "peer-bench flat: exact top-{} ({} queries per batch, best of {}; single = {} one-query calls); kernels: {}; load average {}",
+        a.k,
+        a.nq,
+        a.repeat,
+        a.single,
+        vecindex::kernels::kernels().name,
+        load_avg()
+    );
+    println!(
+        "{:<24} {:<3} {:>2} | {:>9} {:>9} {:>6} {:>7} | {:>8} {:>8} {:>6} | {:>8} {:>8} | {:>7} {:>7}",
+        "data", "met", "t", "batch q/s", "faiss q/s", "ratio", "GFLOP/s", "single/s", "faiss/s", "ratio", "mem MB", "faiss MB", "agree", "gt@k"
+    );
+    for (i, ds) in sets.iter().enumerate() {
+        for metric in ["L2", "IP"] {
+            for &t in &a.threads_list {
+                let o = ours(ds, metric, a.k, t, a.repeat, a.single)?;
+                let f = faiss_side(&py, &dir, i, metric, a.k, t, a.repeat, a.single)?;
+                let nq = ds.queries.rows() as f64;
+                let flops = 2.0 * nq * ds.base.rows() as f64 * ds.base.dim() as f64;
+                let agree = overlap(&o.ids, &f.ids, a.k, a.k);
+                let gt = ds
+                    .gt
+                    .iter()
+                    .find(|g| g.0 == metric)
+                    .map(|g| format!("{:.4}", overlap(&o.ids, &g.1, a.k, g.2)))
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<24} {:<3} {:>2} | {:>9.0} {:>9.0} {:>6.2} {:>7.1} | {:>8.0} {:>8.0} {:>6.2} | {:>8.1} {:>8.1} | {:>7.4} {:>7}",
+                    ds.name,
+                    metric,
+                    t,
+                    nq / o.batch_s,
+                    nq / f.batch_s,
+                    f.batch_s / o.batch_s,
+                    flops / o.batch_s / 1e9,
+                    o.single_qps,
+                    f.single_qps,
+                    o.single_qps / f.single_qps,
+                    o.peak_delta as f64 / 1e6,
+                    f.peak_delta as f64 / 1e6,
+                    agree,
+                    gt
+                );
+                let _ = (o.build_s, f.build_s);
+            }
+        }
+    }
+    println!("ratio = vecindex / faiss throughput (> 1: vecindex faster). mem = peak RSS growth from build to end of queries. agree = share of top-k ids equal to faiss's; gt@k = share equal to the exact f64 ground truth.");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("vecindex-peer-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
