@@ -1,0 +1,414 @@
+//! End-to-end tests of the `vecindex` binary: files in, files out, errors as one line + exit 1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use vecindex::io::npy;
+use vecindex::{builder_factory, Config, VectorsView};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vecindex"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run vecindex")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// Asserts failure with exit code 1 and a single-line message containing every `needle`.
+fn fails(args: &[&str], needles: &[&str]) {
+    let o = run(args);
+    assert_eq!(o.status.code(), Some(1), "{args:?} should fail with 1");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: '{n}' not in: {err}");
+    }
+}
+
+fn write_npy(path: &Path, rows: usize, d: usize, data: &[f32]) {
+    std::fs::write(path, npy::npy_f32(&[rows, d], data)).unwrap();
+}
+
+fn read_npz(path: &Path) -> (Vec<i64>, Vec<f32>, Vec<usize>) {
+    let mut ids = vec![];
+    let mut dist = vec![];
+    let mut shape = vec![];
+    for (name, a) in npy::parse_npz(&std::fs::read(path).unwrap(), "out").unwrap() {
+        match (name.as_str(), a.data) {
+            ("ids", npy::NpyData::Int(v)) => {
+                ids = v;
+                shape = a.shape;
+            }
+            ("distances", npy::NpyData::Float(v)) => dist = v,
+            other => panic!("unexpected member {}", other.0),
+        }
+    }
+    (ids, dist, shape)
+}
+
+struct Data {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    items: Vec<f32>,
+    queries: Vec<f32>,
+}
+
+const N: usize = 500;
+const NQ: usize = 12;
+const D: usize = 16;
+
+fn data() -> Data {
+    let dir = tempfile::tempdir().unwrap();
+    let items = vecindex::synth::gaussian(N, D, 1).into_vec();
+    let queries = vecindex::synth::gaussian(NQ, D, 2).into_vec();
+    write_npy(&dir.path().join("items.npy"), N, D, &items);
+    write_npy(&dir.path().join("queries.npy"), NQ, D, &queries);
+    Data {
+        dir: dir.path().to_path_buf(),
+        _dir: dir,
+        items,
+        queries,
+    }
+}
+
+fn p(d: &Data, name: &str) -> String {
+    d.dir.join(name).to_str().unwrap().to_string()
+}
+
+#[test]
+fn build_query_round_trip_matches_the_library() {
+    let d = data();
+    for metric in ["L2", "IP"] {
+        ok(&[
+            "build",
+            "faiss",
+            "index_type=Flat",
+            &format!("metric={metric}"),
+            "--input",
+            &p(&d, "items.npy"),
+            "--output",
+            &p(&d, "x.index"),
+        ]);
+        ok(&[
+            "query",
+            "faiss",
+            "--index",
+            &p(&d, "x.index"),
+            "--queries",
+            &p(&d, "queries.npy"),
+            "-k",
+            "7",
+            "--output",
+            &p(&d, "out.npz"),
+        ]);
+        let (ids, dist, shape) = read_npz(&d.dir.join("out.npz"));
+        assert_eq!(shape, vec![NQ, 7]);
+        let lib = builder_factory("faiss", &Config::new().set("metric", metric))
+            .unwrap()
+            .from_embeddings(VectorsView::new(&d.items, D).unwrap())
+            .unwrap()
+            .query(VectorsView::new(&d.queries, D).unwrap(), 7)
+            .unwrap();
+        assert_eq!(ids, lib.ids, "{metric}");
+        assert_eq!(dist, lib.distances, "{metric}");
+    }
+}
+
+#[test]
+fn custom_ids_json_lines_and_padding() {
+    let d = data();
+    let ids: Vec<i64> = (0..N as i64).map(|i| 1_000_000 + i * 3).collect();
+    std::fs::write(d.dir.join("ids.npy"), npy::npy_i64(&[N], &ids)).unwrap();
+    ok(&[
+        "build",
+        "faiss",
+        "--input",
+        &p(&d, "items.npy"),
+        "--ids",
+        &p(&d, "ids.npy"),
+        "--output",
+        &p(&d, "x.index"),
+    ]);
+    let o = ok(&[
+        "query",
+        "faiss",
+        "--index",
+        &p(&d, "x.index"),
+        "--queries",
+        &p(&d, "queries.npy"),
+        "-k",
+        &(N + 2).to_string(),
+        "--output",
+        "-",
+    ]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), NQ);
+    let row = lines[3]["ids"].as_array().unwrap();
+    assert_eq!(row.len(), N + 2);
+    assert!(row[..N].iter().all(|v| ids.contains(&v.as_i64().unwrap())));
+    assert_eq!(row[N].as_i64(), Some(-1));
+    assert!(lines[3]["distances"][N].is_null());
+    let info = ok(&["info", &p(&d, "x.index")]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        text.contains("IxMp")
+            && text.contains("custom")
+            && text.contains(&format!("n:         {N}")),
+        "{text}"
+    );
+    let j = ok(&["info", "--json", &p(&d, "x.index")]);
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v["dim"].as_u64(), Some(D as u64));
+    assert_eq!(v["metric"].as_str(), Some("L2"));
+}
+
+#[test]
+fn other_input_formats() {
+    let d = data();
+    let v = vecindex::Vectors::new(d.items.clone(), D).unwrap();
+    std::fs::write(d.dir.join("items.fvecs"), vecindex::io::fvecs_bytes(&v)).unwrap();
+    ok(&[
+        "build",
+        "faiss",
+        "--input",
+        &p(&d, "items.fvecs"),
+        "--output",
+        &p(&d, "a.index"),
+    ]);
+    ok(&[
+        "build",
+        "faiss",
+        "--input",
+        &p(&d, "items.npy"),
+        "--output",
+        &p(&d, "b.index"),
+    ]);
+    assert_eq!(
+        std::fs::read(d.dir.join("a.index")).unwrap(),
+        std::fs::read(d.dir.join("b.index")).unwrap()
+    );
+}
+
+#[test]
+fn errors_are_one_line_and_exit_1() {
+    let d = data();
+    let (items, q) = (p(&d, "items.npy"), p(&d, "queries.npy"));
+    let out = p(&d, "x.index");
+    fails(
+        &["build", "annoyy", "--input", &items, "--output", &out],
+        &["unknown backend 'annoyy'", "faiss, annoy, milvus"],
+    );
+    fails(
+        &[
+            "build",
+            "faiss",
+            "index_type=HNWS",
+            "--input",
+            &items,
+            "--output",
+            &out,
+        ],
+        &["Flat, HNSW, IVF"],
+    );
+    fails(
+        &[
+            "build", "faiss", "metrc=L2", "--input", &items, "--output", &out,
+        ],
+        &["did you mean 'metric'"],
+    );
+    fails(
+        &[
+            "build",
+            "faiss",
+            "metric=cosine",
+            "--input",
+            &items,
+            "--output",
+            &out,
+        ],
+        &["L2, IP"],
+    );
+    fails(
+        &[
+            "build", "faiss", "d=17", "--input", &items, "--output", &out,
+        ],
+        &["expected 17, got 16"],
+    );
+    fails(
+        &[
+            "build",
+            "faiss",
+            "--input",
+            &p(&d, "missing.npy"),
+            "--output",
+            &out,
+        ],
+        &["missing.npy"],
+    );
+    let mut bad = d.items.clone();
+    bad[5 * D + 3] = f32::NAN;
+    write_npy(&d.dir.join("nan.npy"), N, D, &bad);
+    fails(
+        &[
+            "build",
+            "faiss",
+            "--input",
+            &p(&d, "nan.npy"),
+            "--output",
+            &out,
+        ],
+        &["row 5, column 3"],
+    );
+    ok(&["build", "faiss", "--input", &items, "--output", &out]);
+    fails(
+        &[
+            "query",
+            "faiss",
+            "--index",
+            &out,
+            "--queries",
+            &q,
+            "-k",
+            "0",
+            "--output",
+            "-",
+        ],
+        &["top_k"],
+    );
+    write_npy(&d.dir.join("q8.npy"), 2, 8, &[0.0; 16]);
+    fails(
+        &[
+            "query",
+            "faiss",
+            "--index",
+            &out,
+            "--queries",
+            &p(&d, "q8.npy"),
+            "-k",
+            "3",
+            "--output",
+            "-",
+        ],
+        &["expected 16, got 8"],
+    );
+    fails(
+        &[
+            "query",
+            "faiss",
+            "efSearch=64",
+            "--index",
+            &out,
+            "--queries",
+            &q,
+            "-k",
+            "3",
+            "--output",
+            "-",
+        ],
+        &["efSearch", "HNSW"],
+    );
+    std::fs::write(d.dir.join("junk.index"), b"not an index at all").unwrap();
+    fails(
+        &["info", &p(&d, "junk.index")],
+        &["junk.index", "not recognized"],
+    );
+    fails(
+        &[
+            "query",
+            "faiss",
+            "--index",
+            &p(&d, "junk.index"),
+            "--queries",
+            &q,
+            "-k",
+            "3",
+            "--output",
+            "-",
+        ],
+        &["junk.index"],
+    );
+}
+
+#[test]
+fn demo_runs() {
+    let o = ok(&[
+        "--threads",
+        "2",
+        "demo",
+        "--items",
+        "3000",
+        "--users",
+        "50",
+        "--dim",
+        "16",
+    ]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("build:") && s.contains("query:") && s.contains("user 0:"),
+        "{s}"
+    );
+}
+
+#[test]
+fn numpy_reads_our_npz() {
+    // Uses the test venv when present (./scripts/test.sh creates it).
+    let py = [
+        std::env::var("VECINDEX_PYTHON").unwrap_or_default(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python").to_string(),
+    ]
+    .into_iter()
+    .find(|p| !p.is_empty() && Path::new(p).exists());
+    let Some(py) = py else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the test venv"
+        );
+        eprintln!("NOTICE: skipping numpy check: no .venv (run ./scripts/test.sh)");
+        return;
+    };
+    let d = data();
+    ok(&[
+        "build",
+        "faiss",
+        "--input",
+        &p(&d, "items.npy"),
+        "--output",
+        &p(&d, "x.index"),
+    ]);
+    ok(&[
+        "query",
+        "faiss",
+        "--index",
+        &p(&d, "x.index"),
+        "--queries",
+        &p(&d, "queries.npy"),
+        "-k",
+        "5",
+        "--output",
+        &p(&d, "out.npz"),
+    ]);
+    let code = format!(
+        "import numpy as np; z=np.load('{}'); assert z['ids'].dtype==np.int64 and z['ids'].shape==({NQ},5); assert z['distances'].dtype==np.float32; print(z['ids'][0,0])",
+        p(&d, "out.npz")
+    );
+    let o = Command::new(py).args(["-c", &code]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (ids, _, _) = read_npz(&d.dir.join("out.npz"));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        ids[0].to_string()
+    );
+}
