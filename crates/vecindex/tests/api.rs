@@ -1,0 +1,110 @@
+//! Behaviour of the public API that every backend must keep.
+
+use std::sync::Arc;
+use vecindex::{builder_factory, exact_knn, Config, Indexer, Metric, VectorsView};
+
+fn assert_send_sync<T: Send + Sync + ?Sized>() {}
+
+#[test]
+fn indexers_are_send_sync_and_query_from_many_threads() {
+    assert_send_sync::<dyn Indexer>();
+    let d = 32;
+    let items = vecindex::synth::gaussian(5000, d, 5);
+    let queries = vecindex::synth::gaussian(64, d, 6);
+    let idx: Arc<dyn Indexer> = builder_factory("faiss", &Config::new())
+        .unwrap()
+        .from_vectors(items)
+        .unwrap()
+        .into();
+    let want = idx.query(queries.view(), 10).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let idx = Arc::clone(&idx);
+            let q = queries.clone();
+            std::thread::spawn(move || {
+                // Mix batch and single queries across threads.
+                let all = idx.query(q.view(), 10).unwrap();
+                let one = idx.query(q.view().slice_rows(t, t + 1), 10).unwrap();
+                (all, one)
+            })
+        })
+        .collect();
+    for (t, h) in handles.into_iter().enumerate() {
+        let (all, one) = h.join().unwrap();
+        assert_eq!(all, want);
+        assert_eq!(one.ids, want.ids_row(t));
+    }
+}
+
+#[test]
+fn padding_and_edge_cases_are_uniform() {
+    let items = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0];
+    let v = VectorsView::new(&items, 2).unwrap();
+    for (m, pad) in [("L2", f32::INFINITY), ("IP", f32::NEG_INFINITY)] {
+        let idx = builder_factory("faiss", &Config::new().set("metric", m))
+            .unwrap()
+            .from_embeddings(v)
+            .unwrap();
+        let r = idx
+            .query(VectorsView::new(&[1.0, 0.0], 2).unwrap(), 5)
+            .unwrap();
+        assert_eq!((r.n_queries, r.k), (1, 5));
+        assert_eq!(&r.ids[3..], &[-1, -1]);
+        assert_eq!(&r.distances[3..], &[pad, pad]);
+        assert_eq!(idx.metric().padding(), pad);
+        // Zero queries: an empty, well-shaped result.
+        let e = idx.query(VectorsView::new(&[], 2).unwrap(), 5).unwrap();
+        assert_eq!((e.n_queries, e.ids.len()), (0, 0));
+        // Bad queries.
+        assert!(idx
+            .query(VectorsView::new(&[f32::NAN, 0.0], 2).unwrap(), 1)
+            .is_err());
+        assert!(idx
+            .query(VectorsView::new(&[0.0; 3], 3).unwrap(), 1)
+            .is_err());
+        assert!(idx.query(v, 0).is_err());
+    }
+    let b = builder_factory("faiss", &Config::new()).unwrap();
+    assert!(b
+        .from_embeddings(VectorsView::new(&[], 2).unwrap())
+        .is_err());
+    assert!(b.from_embeddings_with_ids(v, &[1, 2, 1]).is_err());
+    assert!(b.from_embeddings_with_ids(v, &[1, 2]).is_err());
+    let unavailable = builder_factory("annoy", &Config::new())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        unavailable.contains("not available") && unavailable.contains("faiss"),
+        "{unavailable}"
+    );
+}
+
+#[test]
+fn exact_knn_is_the_flat_result() {
+    let items = vecindex::synth::gaussian(300, 8, 1);
+    let q = vecindex::synth::gaussian(5, 8, 2);
+    let r = exact_knn(items.view(), q.view(), Metric::InnerProduct, 3).unwrap();
+    assert_eq!(r.metric, Metric::InnerProduct);
+    for i in 0..5 {
+        let row = r.distances_row(i);
+        assert!(row[0] >= row[1] && row[1] >= row[2]);
+    }
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_in_and_out() {
+    let a = ndarray::Array2::<f32>::from_shape_fn((50, 4), |(i, j)| (i * 4 + j) as f32);
+    let idx = builder_factory("faiss", &Config::new())
+        .unwrap()
+        .from_embeddings(VectorsView::try_from(a.view()).unwrap())
+        .unwrap();
+    let (ids, dist) = idx
+        .query(VectorsView::try_from(a.view()).unwrap(), 2)
+        .unwrap()
+        .to_ndarray();
+    assert_eq!(ids.shape(), &[50, 2]);
+    assert_eq!(ids[[7, 0]], 7);
+    assert_eq!(dist[[7, 0]], 0.0);
+}
