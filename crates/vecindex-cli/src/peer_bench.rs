@@ -134,14 +134,23 @@ fn datasets(a: &PeerBenchArgs) -> Result<Vec<Dataset>> {
     Ok(v)
 }
 
-fn ours(
-    ds: &Dataset,
-    metric: &str,
+/// One measured configuration, the same for both sides.
+struct RunSpec<'a> {
+    metric: &'a str,
     k: usize,
     threads: usize,
     repeat: usize,
     single: usize,
-) -> Result<Side> {
+}
+
+fn ours(ds: &Dataset, spec: &RunSpec) -> Result<Side> {
+    let RunSpec {
+        metric,
+        k,
+        threads,
+        repeat,
+        single,
+    } = *spec;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
@@ -187,17 +196,14 @@ fn ours(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn faiss_side(
-    py: &Path,
-    dir: &Path,
-    ds_i: usize,
-    metric: &str,
-    k: usize,
-    threads: usize,
-    repeat: usize,
-    single: usize,
-) -> Result<Side> {
+fn faiss_side(py: &Path, dir: &Path, ds_i: usize, spec: &RunSpec) -> Result<Side> {
+    let RunSpec {
+        metric,
+        k,
+        threads,
+        repeat,
+        single,
+    } = *spec;
     let out_ids = dir.join("faiss_ids.npy");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/faiss_flat.py");
     let o = Command::new(py)
@@ -305,8 +311,15 @@ pub fn run(a: PeerBenchArgs) -> Result<()> {
     for (i, ds) in sets.iter().enumerate() {
         for metric in ["L2", "IP"] {
             for &t in &a.threads_list {
-                let o = ours(ds, metric, a.k, t, a.repeat, a.single)?;
-                let f = faiss_side(&py, &dir, i, metric, a.k, t, a.repeat, a.single)?;
+                let spec = RunSpec {
+                    metric,
+                    k: a.k,
+                    threads: t,
+                    repeat: a.repeat,
+                    single: a.single,
+                };
+                let o = ours(ds, &spec)?;
+                let f = faiss_side(&py, &dir, i, &spec)?;
                 let nq = ds.queries.rows() as f64;
                 let flops = 2.0 * nq * ds.base.rows() as f64 * ds.base.dim() as f64;
                 let agree = overlap(&o.ids, &f.ids, a.k, a.k);

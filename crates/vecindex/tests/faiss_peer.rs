@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use vecindex::io::npy;
 use vecindex::{builder_factory, Config, VectorsView};
 
@@ -22,6 +23,30 @@ fn load_npz(path: &std::path::Path) -> (Vec<i64>, Vec<f32>) {
         }
     }
     (ids, d)
+}
+
+/// faiss.read_index(index).search(queries, k) in the venv: (ids, distances, "ntotal d metric").
+fn faiss_search(
+    py: &Path,
+    dir: &Path,
+    index: &Path,
+    queries: &Path,
+    k: usize,
+) -> (Vec<i64>, Vec<f32>, String) {
+    let out = dir.join("faiss.npz");
+    let info = common::run_python(
+        py,
+        "faiss_peer.py",
+        &[
+            "search",
+            index.to_str().unwrap(),
+            queries.to_str().unwrap(),
+            &k.to_string(),
+            out.to_str().unwrap(),
+        ],
+    );
+    let (ids, d) = load_npz(&out);
+    (ids, d, info)
 }
 
 const CASES: &[(&str, bool)] = &[("L2", false), ("IP", false), ("L2", true), ("IP", true)];
@@ -48,20 +73,12 @@ fn faiss_reads_our_flat_files_and_agrees() {
         };
         let ipath = dir.path().join("ours.index");
         idx.save(&ipath).unwrap();
-        let out = dir.path().join("faiss.npz");
-        let info = common::run_python(
-            &py,
-            "faiss_peer.py",
-            &[
-                "search",
-                ipath.to_str().unwrap(),
-                qpath.to_str().unwrap(),
-                &k.to_string(),
-                out.to_str().unwrap(),
-            ],
+        let (fi, fd, info) = faiss_search(&py, dir.path(), &ipath, &qpath, k);
+        assert_eq!(
+            info.split_whitespace().next(),
+            Some(n.to_string().as_str()),
+            "faiss ntotal"
         );
-        assert_eq!(info.split_whitespace().next(), Some(n.to_string().as_str()));
-        let (fi, fd) = load_npz(&out);
         let ours = idx
             .query(VectorsView::new(&queries, d).unwrap(), k)
             .unwrap();
@@ -98,19 +115,7 @@ fn we_read_faiss_files_and_agree() {
         assert_eq!(idx.metric().name(), metric);
         assert_eq!(idx.info().custom_ids, custom_ids);
         for k in [1usize, 10, n + 5] {
-            let out = dir.path().join("faiss.npz");
-            common::run_python(
-                &py,
-                "faiss_peer.py",
-                &[
-                    "search",
-                    ipath.to_str().unwrap(),
-                    qpath.to_str().unwrap(),
-                    &k.to_string(),
-                    out.to_str().unwrap(),
-                ],
-            );
-            let (fi, fd) = load_npz(&out);
+            let (fi, fd, _) = faiss_search(&py, dir.path(), &ipath, &qpath, k);
             let ours = idx
                 .query(VectorsView::new(&queries, d).unwrap(), k)
                 .unwrap();
