@@ -114,6 +114,9 @@ pub fn build(a: BuildArgs) -> Result<()> {
         .save(&a.output)
         .with_context(|| format!("saving {}", a.output.display()))?;
     let info = indexer.info();
+    for w in &info.warnings {
+        eprintln!("warning: {w}");
+    }
     eprintln!(
         "built {} {} index ({}, d={}, n={}) in {:.2}s; saved {}",
         info.backend,

@@ -128,6 +128,9 @@ pub struct IndexInfo {
     pub n: usize,
     pub custom_ids: bool,
     pub params: BTreeMap<String, String>,
+    /// Things the user should know about this index (e.g. a thin IVF training set).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Shared query checks: k > 0, dimension, finite values, and a result size that fits in memory.

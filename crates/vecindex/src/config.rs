@@ -133,6 +133,14 @@ impl Resolved {
         Ok(Resolved { values })
     }
 
+    /// A copy with one more setting (replacing an earlier value of the same parameter).
+    pub fn with(&self, backend: &str, params: &[Param], key: &str, value: &str) -> Result<Self> {
+        let one = Resolved::new(backend, params, &Config::new().set(key, value))?;
+        let mut out = self.clone();
+        out.values.extend(one.values);
+        Ok(out)
+    }
+
     /// True if the user set this parameter.
     pub fn is_set(&self, name: &str) -> bool {
         self.values.contains_key(name)

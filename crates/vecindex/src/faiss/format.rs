@@ -2,6 +2,7 @@
 //! per index record, the common header, and the records vecindex reads and writes.
 
 use super::flat::FlatIndex;
+use super::ivf::{DirectMap, IvfIndex};
 use super::FaissIndex;
 use crate::error::{Error, Result};
 use crate::io::bytes::{ByteReader, ByteWriter};
@@ -12,6 +13,11 @@ pub const FLAT_IP: &[u8; 4] = b"IxFI";
 pub const FLAT_ANY: &[u8; 4] = b"IxFl";
 pub const ID_MAP: &[u8; 4] = b"IxMp";
 pub const ID_MAP2: &[u8; 4] = b"IxM2";
+pub const IVF_FLAT: &[u8; 4] = b"IwFl";
+pub const IVF_FLAT_LEGACY: &[u8; 4] = b"IvFl";
+pub const IVF_FLAT_LEGACY_U8: &[u8; 4] = b"IvFL";
+const INVLISTS_ARRAY: &[u8; 4] = b"ilar";
+const INVLISTS_NONE: &[u8; 4] = b"il00";
 
 /// faiss's `dummy` header fields: always 1<<20, ignored on read.
 const DUMMY: i64 = 1 << 20;
@@ -122,6 +128,20 @@ pub fn read_index_file(bytes: &[u8], src: &str) -> Result<ReadIndex> {
             )));
         }
         let ids = r.i64_vec(n, "id_map")?;
+        if let FaissIndex::Ivf(ivf) = &index {
+            // Behind an id map the lists hold row numbers.
+            if let Some(bad) = ivf
+                .ids
+                .iter()
+                .flatten()
+                .find(|&&i| i < 0 || i as usize >= outer.ntotal)
+            {
+                return Err(r.error(format!(
+                    "IVF list id {bad} out of range [0, {}) under IndexIDMap",
+                    outer.ntotal
+                )));
+            }
+        }
         if index.len() != outer.ntotal || index.dim() != outer.d || index.metric() != outer.metric {
             return Err(r.error(format!(
                 "IndexIDMap header (d={}, ntotal={}, {}) disagrees with the wrapped index (d={}, ntotal={}, {})",
@@ -156,8 +176,9 @@ fn cc_str(cc: &[u8; 4]) -> String {
 fn read_record(r: &mut ByteReader<'_>, fourcc: [u8; 4]) -> Result<FaissIndex> {
     match &fourcc {
         FLAT_L2 | FLAT_IP | FLAT_ANY => Ok(FaissIndex::Flat(read_flat_body(r, &fourcc)?)),
-        b"IHNf" | b"IwFl" | b"IvFl" | b"IvFL" => Err(Error::Unsupported(format!(
-            "faiss index type '{}' is not supported by this version of vecindex (Flat only)",
+        IVF_FLAT | IVF_FLAT_LEGACY | IVF_FLAT_LEGACY_U8 => Ok(FaissIndex::Ivf(read_ivf_body(r, &fourcc)?)),
+        b"IHNf" => Err(Error::Unsupported(format!(
+            "faiss index type '{}' is not supported by this version of vecindex (Flat and IVF-Flat only)",
             cc_str(&fourcc)
         ))),
         ID_MAP | ID_MAP2 => Err(r.error("nested IndexIDMap records are not supported")),
@@ -243,5 +264,283 @@ pub fn write_index(index: &FaissIndex, id_map: Option<&[i64]>) -> Vec<u8> {
 fn write_record(w: &mut ByteWriter, index: &FaissIndex) {
     match index {
         FaissIndex::Flat(f) => write_flat(w, f),
+        FaissIndex::Ivf(ivf) => write_ivf(w, ivf),
+    }
+}
+
+/// A count that is also a loop bound: it must fit what is left of the file at `min_bytes` each.
+fn bounded_count(r: &ByteReader<'_>, n: u64, min_bytes: usize, what: &str) -> Result<usize> {
+    usize::try_from(n)
+        .ok()
+        .filter(|&c| c.saturating_mul(min_bytes) <= r.remaining())
+        .ok_or_else(|| r.error(format!("{what} = {n} is more than the file can hold")))
+}
+
+fn read_direct_map(r: &mut ByteReader<'_>) -> Result<DirectMap> {
+    let kind = r.u8("direct map type")?;
+    if kind > 2 {
+        return Err(r.error(format!("invalid direct map type {kind}")));
+    }
+    let n = r.u64("direct map size")?;
+    let array = r.i64_vec(n, "direct map")?;
+    let mut hashtable = Vec::new();
+    if kind == 2 {
+        let m = r.u64("direct map hashtable size")?;
+        let flat = r.i64_vec(
+            m.checked_mul(2)
+                .ok_or_else(|| r.error("hashtable size overflows"))?,
+            "direct map hashtable",
+        )?;
+        hashtable = flat.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+    }
+    Ok(DirectMap {
+        kind,
+        array,
+        hashtable,
+    })
+}
+
+fn read_quantizer(r: &mut ByteReader<'_>, d: usize, metric: Metric) -> Result<FlatIndex> {
+    let cc = r.fourcc("quantizer fourcc")?;
+    if &cc != FLAT_L2 && &cc != FLAT_IP && &cc != FLAT_ANY {
+        return Err(Error::Unsupported(format!(
+            "IVF quantizer of type '{}' is not supported (flat quantizers only)",
+            cc_str(&cc)
+        )));
+    }
+    let q = read_flat_body(r, &cc)?;
+    if q.dim() != d {
+        return Err(r.error(format!(
+            "quantizer dimension {} differs from the IVF's {d}",
+            q.dim()
+        )));
+    }
+    if q.metric() != metric {
+        return Err(r.error(format!(
+            "quantizer metric {} differs from the IVF's {metric}",
+            q.metric()
+        )));
+    }
+    Ok(q)
+}
+
+/// IVF-Flat body (`IwFl`, or the legacy `IvFl`/`IvFL` layouts).
+fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
+    let h = read_header(r)?;
+    if h.d == 0 {
+        return Err(r.error("IVF index of dimension 0"));
+    }
+    let nlist_raw = r.u64("nlist")?;
+    let nprobe = r.u64("nprobe")?;
+    let quantizer = read_quantizer(r, h.d, h.metric)?;
+    // nlist bounds allocations below: the legacy layout spends 16 bytes per list, the current one
+    // at least a byte per list in any sane file (a trained index also has nlist centroids).
+    let per_list = if fourcc == IVF_FLAT { 1 } else { 16 };
+    let nlist = bounded_count(r, nlist_raw, per_list, "nlist")?;
+    if nlist == 0 {
+        return Err(r.error("IVF index with nlist = 0"));
+    }
+    if !quantizer.is_empty() && quantizer.len() != nlist {
+        return Err(r.error(format!(
+            "quantizer holds {} centroids for nlist = {nlist}",
+            quantizer.len()
+        )));
+    }
+    let code_size = h.d * 4;
+    let mut codes: Vec<Vec<f32>>;
+    let mut ids: Vec<Vec<i64>>;
+    let direct_map;
+    if fourcc == IVF_FLAT {
+        direct_map = read_direct_map(r)?;
+        let ilcc = r.fourcc("inverted lists fourcc")?;
+        if &ilcc == INVLISTS_NONE {
+            return Err(Error::Unsupported(
+                "IVF file without inverted lists (il00) cannot be searched".into(),
+            ));
+        }
+        if &ilcc != INVLISTS_ARRAY {
+            return Err(Error::Unsupported(format!(
+                "inverted lists of type '{}' are not supported (array lists 'ilar' only)",
+                cc_str(&ilcc)
+            )));
+        }
+        let il_nlist = r.u64("inverted lists nlist")?;
+        if il_nlist != nlist as u64 {
+            return Err(r.error(format!(
+                "inverted lists count {il_nlist} differs from nlist {nlist}"
+            )));
+        }
+        let cs = r.u64("code_size")?;
+        if cs != code_size as u64 {
+            return Err(r.error(format!("code_size {cs} is not 4·d = {code_size}")));
+        }
+        let list_type = r.fourcc("list type")?;
+        let mut sizes = vec![0u64; nlist];
+        match &list_type {
+            b"full" => {
+                let n = r.u64("list sizes count")?;
+                if n != nlist as u64 {
+                    return Err(r.error(format!("{n} list sizes for nlist {nlist}")));
+                }
+                sizes = r.u64_vec(n, "list sizes")?;
+            }
+            b"sprs" => {
+                let n = r.u64("sparse list sizes count")?;
+                if n % 2 != 0 {
+                    return Err(r.error(format!("odd sparse size vector length {n}")));
+                }
+                let pairs = r.u64_vec(n, "sparse list sizes")?;
+                for c in pairs.chunks_exact(2) {
+                    let l = usize::try_from(c[0])
+                        .ok()
+                        .filter(|&l| l < nlist)
+                        .ok_or_else(|| {
+                            r.error(format!(
+                                "sparse list number {} out of range [0, {nlist})",
+                                c[0]
+                            ))
+                        })?;
+                    sizes[l] = c[1];
+                }
+            }
+            other => {
+                return Err(r.error(format!("unknown inverted list type '{}'", cc_str(other))));
+            }
+        }
+        let stored: u128 = sizes.iter().map(|&s| s as u128).sum();
+        if stored > h.ntotal as u128 {
+            return Err(r.error(format!(
+                "lists hold {stored} vectors but ntotal is {}",
+                h.ntotal
+            )));
+        }
+        codes = Vec::with_capacity(nlist);
+        ids = Vec::with_capacity(nlist);
+        for (l, &s) in sizes.iter().enumerate() {
+            if s == 0 {
+                codes.push(Vec::new());
+                ids.push(Vec::new());
+                continue;
+            }
+            let nvals = s
+                .checked_mul(h.d as u64)
+                .ok_or_else(|| r.error("list size overflows"))?;
+            codes.push(r.f32_vec(nvals, &format!("codes of list {l}"))?);
+            ids.push(r.i64_vec(s, &format!("ids of list {l}"))?);
+        }
+    } else {
+        // Legacy: nlist id vectors, the direct map, then nlist code vectors.
+        ids = Vec::with_capacity(nlist);
+        for l in 0..nlist {
+            let n = r.u64("list ids count")?;
+            ids.push(r.i64_vec(n, &format!("ids of list {l}"))?);
+        }
+        direct_map = read_direct_map(r)?;
+        codes = Vec::with_capacity(nlist);
+        for (l, lid) in ids.iter().enumerate() {
+            let n = r.u64("list codes count")?;
+            let c = if fourcc == IVF_FLAT_LEGACY {
+                r.f32_vec(n, &format!("codes of list {l}"))?
+            } else {
+                let bytes = r.take(
+                    usize::try_from(n).map_err(|_| r.error("list too large"))?,
+                    "codes",
+                )?;
+                if bytes.len() % 4 != 0 {
+                    return Err(r.error(format!("list {l} codes are not whole floats")));
+                }
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            };
+            if c.len() != lid.len() * h.d {
+                return Err(r.error(format!(
+                    "list {l}: {} values for {} ids of dimension {}",
+                    c.len(),
+                    lid.len(),
+                    h.d
+                )));
+            }
+            codes.push(c);
+        }
+        let stored: usize = ids.iter().map(Vec::len).sum();
+        if stored > h.ntotal {
+            return Err(r.error(format!(
+                "lists hold {stored} vectors but ntotal is {}",
+                h.ntotal
+            )));
+        }
+    }
+    if let Some(l) = ids.iter().position(|l| l.contains(&-1)) {
+        return Err(r.error(format!(
+            "list {l} holds id -1, which marks empty result slots"
+        )));
+    }
+    let is_trained = h.is_trained && quantizer.len() == nlist;
+    if !is_trained && ids.iter().any(|l| !l.is_empty()) {
+        return Err(r.error("an untrained IVF index holds vectors"));
+    }
+    Ok(IvfIndex {
+        dim: h.d,
+        metric: h.metric,
+        nprobe: usize::try_from(nprobe).unwrap_or(usize::MAX).max(1),
+        quantizer,
+        nlist,
+        is_trained,
+        ntotal: h.ntotal,
+        codes,
+        ids,
+        direct_map,
+    })
+}
+
+fn write_ivf(w: &mut ByteWriter, ivf: &IvfIndex) {
+    let h = Header {
+        d: ivf.dim,
+        ntotal: ivf.ntotal,
+        is_trained: ivf.is_trained,
+        metric: ivf.metric,
+    };
+    write_header(w, IVF_FLAT, &h);
+    w.u64(ivf.nlist as u64);
+    w.u64(ivf.nprobe as u64);
+    write_flat(w, &ivf.quantizer);
+    let dm = &ivf.direct_map;
+    w.u8(dm.kind);
+    w.u64(dm.array.len() as u64);
+    w.i64s(&dm.array);
+    if dm.kind == 2 {
+        w.u64(dm.hashtable.len() as u64);
+        for (a, b) in &dm.hashtable {
+            w.i64(*a);
+            w.i64(*b);
+        }
+    }
+    w.bytes(INVLISTS_ARRAY);
+    w.u64(ivf.nlist as u64);
+    w.u64((ivf.dim * 4) as u64);
+    let sizes = ivf.list_sizes();
+    let nonempty = sizes.iter().filter(|&&s| s > 0).count();
+    // faiss's rule: "full" iff more than half the lists are non-empty.
+    if nonempty > ivf.nlist / 2 {
+        w.bytes(b"full");
+        w.u64(sizes.len() as u64);
+        for s in &sizes {
+            w.u64(*s as u64);
+        }
+    } else {
+        w.bytes(b"sprs");
+        w.u64(2 * nonempty as u64);
+        for (l, s) in sizes.iter().enumerate().filter(|(_, s)| **s > 0) {
+            w.u64(l as u64);
+            w.u64(*s as u64);
+        }
+    }
+    for ((codes, ids), &size) in ivf.codes.iter().zip(&ivf.ids).zip(&sizes) {
+        if size > 0 {
+            w.f32s(codes);
+            w.i64s(ids);
+        }
     }
 }

@@ -16,13 +16,19 @@
 
 pub mod flat;
 pub mod format;
+pub mod ivf;
+pub mod kmeans;
+pub mod rng;
 
-use crate::api::{check_ids, check_items, check_query, Builder, IndexInfo, Indexer, Neighbors};
+use crate::api::{
+    check_ids, check_items, check_query, Builder, IndexInfo, Indexer, Neighbors, Progress,
+};
 use crate::config::{Config, Kind, Param, Resolved};
 use crate::error::{Error, Result};
 use crate::metric::Metric;
 use crate::vectors::{Vectors, VectorsView};
 use flat::FlatIndex;
+use ivf::IvfIndex;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -115,22 +121,37 @@ impl IndexType {
 
 const KIND_PARAMS: &[&str] = &["m", "efSearch", "efConstruction", "nlists", "nprobe"];
 
+/// IVF lists when `nlists` is not given (the Torch-RecHub default).
+pub const DEFAULT_NLISTS: usize = 100;
+
+/// The library's default `nprobe` for `nlists` lists when none is given. Torch-RecHub inherits
+/// faiss's nprobe = 1, which finds barely a third of the true top-10 on real embeddings; probing
+/// a tenth of the lists (at least 8) reaches recall@10 ≈ 0.9–0.95 on the Debian MiniLM
+/// embeddings and on clustered synthetic data at nlists = 100 (measured, see the README).
+/// An explicit `nprobe=1` is honoured.
+pub fn default_nprobe(nlists: usize) -> usize {
+    nlists.div_ceil(10).max(8).min(nlists)
+}
+
 /// An index held by the faiss backend.
 #[derive(Debug, Clone)]
 pub enum FaissIndex {
     Flat(FlatIndex),
+    Ivf(IvfIndex),
 }
 
 impl FaissIndex {
     pub fn dim(&self) -> usize {
         match self {
             FaissIndex::Flat(f) => f.dim(),
+            FaissIndex::Ivf(i) => i.dim(),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
             FaissIndex::Flat(f) => f.len(),
+            FaissIndex::Ivf(i) => i.len(),
         }
     }
 
@@ -141,23 +162,26 @@ impl FaissIndex {
     pub fn metric(&self) -> Metric {
         match self {
             FaissIndex::Flat(f) => f.metric(),
+            FaissIndex::Ivf(i) => i.metric(),
         }
     }
 
     pub fn index_type(&self) -> IndexType {
         match self {
             FaissIndex::Flat(_) => IndexType::Flat,
+            FaissIndex::Ivf(_) => IndexType::Ivf,
         }
     }
 }
 
 /// Typed builder for the faiss backend (what `builder_factory("faiss", ...)` returns).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FaissBuilder {
     index_type: IndexType,
     metric: Metric,
     /// What the user set explicitly (to check files against, and to apply query parameters).
     explicit: Resolved,
+    progress: Option<Progress>,
 }
 
 impl Default for FaissBuilder {
@@ -166,7 +190,18 @@ impl Default for FaissBuilder {
             index_type: IndexType::Flat,
             metric: Metric::L2,
             explicit: Resolved::default(),
+            progress: None,
         }
+    }
+}
+
+impl std::fmt::Debug for FaissBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaissBuilder")
+            .field("index_type", &self.index_type)
+            .field("metric", &self.metric)
+            .field("explicit", &self.explicit)
+            .finish()
     }
 }
 
@@ -193,6 +228,7 @@ impl FaissBuilder {
             index_type,
             metric,
             explicit: r,
+            progress: None,
         };
         if b.explicit.is_set("index_type") {
             b.check_params_apply(index_type)?;
@@ -204,6 +240,21 @@ impl FaissBuilder {
     pub fn index_type(mut self, t: IndexType) -> Self {
         self.index_type = t;
         self
+    }
+
+    /// Sets any parameter by its config name (`nlists`, `nprobe`, `efSearch`, ...), validated
+    /// like `key=value` settings.
+    pub fn param(mut self, key: &str, value: impl ToString) -> Result<Self> {
+        self.explicit = self
+            .explicit
+            .with("faiss", PARAMS, key, &value.to_string())?;
+        Ok(self)
+    }
+
+    fn report(&self, stage: &str, done: u64, total: u64) {
+        if let Some(p) = &self.progress {
+            p(stage, done, total);
+        }
     }
 
     /// Sets the metric (`Metric::L2` or `Metric::InnerProduct`).
@@ -242,6 +293,7 @@ impl FaissBuilder {
 
     /// Builds a typed indexer (the trait method boxes this).
     pub fn build(&self, items: Vectors, ids: Option<Vec<i64>>) -> Result<FaissIndexer> {
+        self.check_params_apply(self.index_type)?;
         check_items(items.view(), self.explicit.int("d").map(|d| d as usize))?;
         if let Some(ids) = &ids {
             check_ids(ids, items.rows())?;
@@ -249,6 +301,25 @@ impl FaissBuilder {
         let dim = items.dim();
         let index = match self.index_type {
             IndexType::Flat => FaissIndex::Flat(FlatIndex::from_parts(items.into_vec(), dim, self.metric)),
+            IndexType::Ivf => {
+                let nlist = self.explicit.int("nlists").map(|v| v as usize).unwrap_or(DEFAULT_NLISTS);
+                let nprobe = self.explicit.int("nprobe").map(|v| v as usize).unwrap_or_else(|| default_nprobe(nlist));
+                let mut ivf = IvfIndex::train(items.view(), nlist, self.metric, nprobe, &|i, n| {
+                    self.report("k-means", i, n)
+                })?;
+                let row_ids: Vec<i64>;
+                let add_ids = match &ids {
+                    Some(ids) => ids.as_slice(),
+                    None => {
+                        row_ids = (0..items.rows() as i64).collect();
+                        &row_ids
+                    }
+                };
+                ivf.add(items.view(), add_ids)?;
+                let index = FaissIndex::Ivf(ivf);
+                // IVF stores the ids in its lists: no IxMp wrapper needed (faiss does the same).
+                return Ok(FaissIndexer { index, id_map: None, format: "faiss IwFl".into(), warnings: ivf_warnings(items.rows(), nlist) });
+            }
             t => {
                 return Err(Error::Unsupported(format!(
                     "faiss index_type {} is not implemented in this version of vecindex; use index_type=Flat",
@@ -269,6 +340,7 @@ impl FaissBuilder {
             index,
             id_map: ids,
             format,
+            warnings: Vec::new(),
         })
     }
 
@@ -304,6 +376,10 @@ impl FaissBuilder {
             }
         }
         self.check_params_apply(index.index_type())?;
+        let mut index = index;
+        if let (FaissIndex::Ivf(ivf), Some(np)) = (&mut index, self.explicit.int("nprobe")) {
+            ivf.set_nprobe(np as usize);
+        }
         if let Some(ids) = &read.id_map {
             // Files written elsewhere could repeat ids or use -1; we refuse what we would not build.
             check_ids(ids, index.len()).map_err(|e| Error::format(&src, format!("id map: {e}")))?;
@@ -312,6 +388,7 @@ impl FaissBuilder {
             index,
             id_map: read.id_map,
             format: read.format,
+            warnings: Vec::new(),
         })
     }
 }
@@ -340,6 +417,24 @@ impl Builder for FaissBuilder {
     fn from_index_file(&self, path: &Path) -> Result<Box<dyn Indexer>> {
         Ok(Box::new(self.load(path)?))
     }
+
+    fn set_progress(&mut self, progress: Progress) {
+        self.progress = Some(progress);
+    }
+}
+
+/// faiss's warning for thin training sets (it prints it; we return it).
+fn ivf_warnings(n: usize, nlist: usize) -> Vec<String> {
+    if n < 39 * nlist {
+        vec![format!(
+            "clustering {n} points to {nlist} centroids: please provide at least {} training points \
+             (or use fewer lists, e.g. nlists={})",
+            39 * nlist,
+            (n / 39).max(1)
+        )]
+    } else {
+        Vec::new()
+    }
 }
 
 /// A faiss-backend index ready to query.
@@ -348,6 +443,7 @@ pub struct FaissIndexer {
     index: FaissIndex,
     id_map: Option<Vec<i64>>,
     format: String,
+    warnings: Vec<String>,
 }
 
 impl FaissIndexer {
@@ -372,6 +468,7 @@ impl Indexer for FaissIndexer {
         check_query(queries, self.index.dim(), top_k)?;
         let mut raw = match &self.index {
             FaissIndex::Flat(f) => f.search(queries, top_k),
+            FaissIndex::Ivf(i) => i.search(queries, top_k)?,
         };
         if let Some(map) = &self.id_map {
             for id in raw.ids.iter_mut().filter(|i| **i >= 0) {
@@ -412,8 +509,15 @@ impl Indexer for FaissIndexer {
             higher_is_better: self.index.metric().higher_is_better(),
             dim: self.index.dim(),
             n: self.index.len(),
-            custom_ids: self.id_map.is_some(),
-            params: BTreeMap::new(),
+            custom_ids: self.id_map.is_some() || matches!(self.index, FaissIndex::Ivf(_)),
+            params: match &self.index {
+                FaissIndex::Flat(_) => BTreeMap::new(),
+                FaissIndex::Ivf(i) => BTreeMap::from([
+                    ("nlists".to_string(), i.nlist().to_string()),
+                    ("nprobe".to_string(), i.nprobe().to_string()),
+                ]),
+            },
+            warnings: self.warnings.clone(),
         }
     }
 
@@ -421,11 +525,15 @@ impl Indexer for FaissIndexer {
         let cfg = Config::new().set(key, value);
         let r = Resolved::new("faiss", PARAMS, &cfg)?;
         let name = r.names().next().expect("one key");
+        if let (FaissIndex::Ivf(ivf), "nprobe") = (&mut self.index, name) {
+            ivf.set_nprobe(r.int(name).expect("checked") as usize);
+            return Ok(());
+        }
         Err(Error::InvalidParameter {
             key: name.to_string(),
             value: value.to_string(),
             reason: format!(
-                "not a query-time parameter of a faiss {} index (it has none)",
+                "not a query-time parameter of a faiss {} index (IVF takes nprobe; HNSW efSearch)",
                 self.index.index_type().name()
             ),
         })

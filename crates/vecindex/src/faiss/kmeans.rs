@@ -1,0 +1,176 @@
+//! k-means as faiss's `IndexIVF::train` runs it (../shared/specs/faiss-spec.md §4): subsample with
+//! `rand_perm(seed)`, initialise from `rand_perm(seed + 1)`, `niter` rounds of assign (exact k=1
+//! search, ties to the lowest centroid) and f32 means accumulated in point order, faiss's
+//! empty-cluster split, spherical renormalisation for inner product, early stop on an unchanged
+//! objective. The point order and f32 arithmetic are kept so centroids come out bit-identical.
+
+use super::rng::{rand_perm, FaissRng};
+use crate::error::{Error, Result};
+use crate::exact::ExactSearch;
+use crate::kernels;
+use crate::metric::Metric;
+use crate::vectors::VectorsView;
+
+/// Clustering settings (faiss's IVF defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct KMeansParams {
+    pub niter: usize,
+    pub seed: i64,
+    pub max_points_per_centroid: usize,
+    pub spherical: bool,
+}
+
+impl KMeansParams {
+    /// What `IndexIVF` uses: 10 iterations, seed 1234, 256 points per centroid, spherical for IP.
+    pub fn ivf(metric: Metric) -> Self {
+        KMeansParams {
+            niter: 10,
+            seed: 1234,
+            max_points_per_centroid: 256,
+            spherical: metric == Metric::InnerProduct,
+        }
+    }
+}
+
+fn renorm(c: &mut [f32], d: usize) {
+    for row in c.chunks_exact_mut(d) {
+        let nr = kernels::dot(row, row);
+        if nr > 0.0 {
+            let inv = 1.0 / nr.sqrt();
+            row.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+}
+
+/// Trains `k` centroids on `x`; `progress(iteration, niter)` is called after each iteration.
+pub fn kmeans(
+    x: VectorsView<'_>,
+    k: usize,
+    metric: Metric,
+    p: KMeansParams,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Vec<f32>> {
+    let d = x.dim();
+    let n = x.rows();
+    if n < k {
+        return Err(Error::invalid(format!(
+            "IVF training needs at least as many vectors as lists: got {n} vectors for nlists={k}; \
+             use fewer lists (about 4·sqrt(n) = {} here) or more data",
+            ((4.0 * (n as f64).sqrt()) as usize).max(1)
+        )));
+    }
+    x.check_finite("training")?;
+    // Subsample.
+    let sub: Vec<f32>;
+    let mut xs = x;
+    if n > k * p.max_points_per_centroid {
+        let perm = rand_perm(n, p.seed);
+        let m = k * p.max_points_per_centroid;
+        sub = perm[..m]
+            .iter()
+            .flat_map(|&i| x.row(i).iter().copied())
+            .collect();
+        xs = VectorsView::new(&sub, d)?;
+    }
+    let n = xs.rows();
+    if n == k {
+        return Ok(xs.as_slice().to_vec());
+    }
+    let perm = rand_perm(n, p.seed + 1);
+    let mut cent: Vec<f32> = perm[..k]
+        .iter()
+        .flat_map(|&i| xs.row(i).iter().copied())
+        .collect();
+    if p.spherical {
+        renorm(&mut cent, d);
+    }
+    let mut prev_obj: Option<f32> = None;
+    let mut assign = vec![0usize; n];
+    let mut dist = vec![0f32; n];
+    for it in 0..p.niter {
+        // Assign: exact k=1 search of the points over the current centroids.
+        let norms = if metric == Metric::L2 {
+            kernels::row_norms(&cent, d)
+        } else {
+            Vec::new()
+        };
+        let res = ExactSearch::new(&cent, d, &norms, metric).search(xs, 1);
+        for (a, &id) in assign.iter_mut().zip(&res.ids) {
+            *a = id as usize;
+        }
+        dist.copy_from_slice(&res.distances);
+        let mut obj = 0f32;
+        for &v in &dist {
+            obj += v;
+        }
+        // Means in point order, f32.
+        let mut newc = vec![0f32; k * d];
+        let mut h = vec![0f32; k];
+        for (&c, row) in assign.iter().zip(xs.iter()) {
+            for (a, b) in newc[c * d..(c + 1) * d].iter_mut().zip(row) {
+                *a += *b;
+            }
+            h[c] += 1.0;
+        }
+        for c in 0..k {
+            if h[c] != 0.0 {
+                let inv = 1.0f32 / h[c];
+                newc[c * d..(c + 1) * d].iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+        split_empty_clusters(&mut newc, &mut h, d, n);
+        if p.spherical {
+            renorm(&mut newc, d);
+        }
+        cent = newc;
+        progress(it as u64 + 1, p.niter as u64);
+        if it > 0 && prev_obj == Some(obj) {
+            break;
+        }
+        prev_obj = Some(obj);
+    }
+    Ok(cent)
+}
+
+/// faiss's `split_clusters`: every empty cluster takes a copy of a donor picked with probability
+/// (size − 1)/(n − k), perturbed by ±1/1024 in opposite directions, and half its points.
+fn split_empty_clusters(cent: &mut [f32], h: &mut [f32], d: usize, n: usize) {
+    let k = h.len();
+    if !h.contains(&0.0) {
+        return;
+    }
+    let mut rng = FaissRng::new(1234);
+    let eps = 1.0f32 / 1024.0;
+    for ci in 0..k {
+        if h[ci] != 0.0 {
+            continue;
+        }
+        let mut cj = 0usize;
+        let mut found = false;
+        for _ in 0..10 * k {
+            let p = ((h[cj] as f64 - 1.0) / (n - k) as f32 as f64) as f32;
+            let r = rng.rand_float();
+            if r < p {
+                found = true;
+                break;
+            }
+            cj = (cj + 1) % k;
+        }
+        if !found {
+            cj = (0..k).fold(0, |best, c| if h[c] > h[best] { c } else { best });
+        }
+        let donor: Vec<f32> = cent[cj * d..(cj + 1) * d].to_vec();
+        cent[ci * d..(ci + 1) * d].copy_from_slice(&donor);
+        for j in 0..d {
+            if j % 2 == 0 {
+                cent[ci * d + j] *= 1.0 + eps;
+                cent[cj * d + j] *= 1.0 - eps;
+            } else {
+                cent[ci * d + j] *= 1.0 - eps;
+                cent[cj * d + j] *= 1.0 + eps;
+            }
+        }
+        h[ci] = h[cj] / 2.0;
+        h[cj] -= h[ci];
+    }
+}

@@ -1,0 +1,187 @@
+//! IVF-Flat against faiss 1.15.1's own files and results (tests/fixtures/faiss).
+
+mod common;
+
+use serde_json::Value;
+use vecindex::faiss::ivf::IvfIndex;
+use vecindex::faiss::{format, FaissBuilder, FaissIndex};
+use vecindex::{Indexer, Metric, VectorsView};
+
+fn ivf_fixtures() -> Vec<Value> {
+    let m: Value = serde_json::from_slice(
+        &std::fs::read(common::fixtures().join("faiss/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    m["fixtures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "IndexIVFFlat")
+        .cloned()
+        .collect()
+}
+
+fn file(f: &Value, key: &str) -> Vec<f32> {
+    common::read_f32(
+        &common::fixtures()
+            .join("faiss")
+            .join(f[key]["file"].as_str().unwrap()),
+    )
+}
+
+fn rows<T>(v: &Value, conv: impl Fn(&Value) -> T) -> Vec<T> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(&conv))
+        .collect()
+}
+
+#[test]
+fn loaded_ivf_fixtures_answer_like_faiss() {
+    let mut checked = 0;
+    for f in ivf_fixtures() {
+        let name = f["name"].as_str().unwrap();
+        let path = common::fixtures()
+            .join("faiss")
+            .join(f["index_file"].as_str().unwrap());
+        let mut idx = FaissBuilder::new().load(&path).unwrap();
+        let d = f["d"].as_u64().unwrap() as usize;
+        let q = file(&f, "queries");
+        if f["params"]["nlist"] == 4 {
+            // Untrained: searching is a clear error, as in faiss.
+            let e = idx
+                .query(VectorsView::new(&q, d).unwrap(), 3)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not trained"), "{e}");
+            continue;
+        }
+        for s in f["searches"].as_array().unwrap() {
+            let k = s["k"].as_u64().unwrap() as usize;
+            idx.set_param("nprobe", &s["nprobe"].to_string()).unwrap();
+            let r = idx.query(VectorsView::new(&q, d).unwrap(), k).unwrap();
+            let want_ids = rows(&s["ids"], |v| v.as_i64().unwrap());
+            let want_d = rows(&s["distances"], |v| v.as_f64().unwrap() as f32);
+            common::assert_same_results(&r.ids, &r.distances, &want_ids, &want_d, k, 1e-5);
+            assert_eq!(r.ids, want_ids, "{name} nprobe={}", s["nprobe"]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7, "{checked}");
+}
+
+#[test]
+fn ivf_files_round_trip_byte_for_byte() {
+    for f in ivf_fixtures() {
+        let path = common::fixtures()
+            .join("faiss")
+            .join(f["index_file"].as_str().unwrap());
+        let original = std::fs::read(&path).unwrap();
+        let idx = FaissBuilder::new().load(&path).unwrap();
+        assert_eq!(idx.to_bytes(), original, "{}", f["name"]);
+    }
+}
+
+/// Training on faiss's training set and adding its base vectors gives faiss's file: same
+/// k-means centroids (bit-identical for L2), same lists.
+#[test]
+fn training_reproduces_faiss() {
+    for f in ivf_fixtures() {
+        let name = f["name"].as_str().unwrap();
+        if f["train"].is_null() {
+            continue;
+        }
+        let d = f["d"].as_u64().unwrap() as usize;
+        let metric = if f["metric"] == 1 {
+            Metric::L2
+        } else {
+            Metric::InnerProduct
+        };
+        let nlist = f["params"]["nlist"].as_u64().unwrap() as usize;
+        let train = file(&f, "train");
+        let base = file(&f, "base");
+        let ids: Vec<i64> = match f["add_ids"].as_array() {
+            Some(a) => a.iter().map(|v| v.as_i64().unwrap()).collect(),
+            None => (0..(base.len() / d) as i64).collect(),
+        };
+        let mut ivf = IvfIndex::train(
+            VectorsView::new(&train, d).unwrap(),
+            nlist,
+            metric,
+            1,
+            &|_, _| {},
+        )
+        .unwrap();
+        ivf.add(VectorsView::new(&base, d).unwrap(), &ids).unwrap();
+        let ours = format::write_index(&FaissIndex::Ivf(ivf.clone()), None);
+        let path = common::fixtures()
+            .join("faiss")
+            .join(f["index_file"].as_str().unwrap());
+        let original = std::fs::read(&path).unwrap();
+        if metric == Metric::L2 {
+            assert_eq!(ours, original, "{name}: not byte-identical");
+        } else {
+            // Spherical k-means: faiss's SIMD norm summation may differ by 1 ulp.
+            let theirs = FaissBuilder::new().load(&path).unwrap();
+            let FaissIndex::Ivf(t) = theirs.index() else {
+                panic!()
+            };
+            assert_eq!(ivf.list_sizes(), t.list_sizes(), "{name}: list sizes");
+            let a = ivf_centroids(&ivf);
+            let b = ivf_centroids(t);
+            for (x, y) in a.iter().zip(&b) {
+                assert!(
+                    (x - y).abs() <= 2.0 * f32::EPSILON * x.abs().max(y.abs()),
+                    "{name}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}
+
+fn ivf_centroids(i: &IvfIndex) -> Vec<f32> {
+    let bytes = format::write_index(&FaissIndex::Ivf(i.clone()), None);
+    // The quantizer's vectors follow the IVF header (37 bytes), nlist and nprobe (16), and the
+    // quantizer's own header (37) and count (8).
+    let start = 37 + 16 + 37 + 8;
+    let n = i.nlist() * i.dim();
+    bytes[start..start + 4 * n]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[test]
+fn corrupted_ivf_files_are_errors_never_panics() {
+    let path = common::fixtures().join("faiss/ivf_l2.index");
+    let good = std::fs::read(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.index");
+    let mut s = 99u64;
+    for _ in 0..2000 {
+        let mut b = good.clone();
+        for _ in 0..2 {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let pos = (s >> 33) as usize % b.len();
+            b[pos] = (s >> 13) as u8;
+        }
+        std::fs::write(&p, &b).unwrap();
+        if let Ok(idx) = FaissBuilder::new().load(&p) {
+            let q = vec![0.25f32; idx.dim()];
+            let _ = idx.query(VectorsView::new(&q, idx.dim()).unwrap(), 5);
+        }
+    }
+    // Targeted: list sizes that exceed ntotal, nlist that the file cannot hold.
+    let mut b = good.clone();
+    b[0x35 + 37 + 8 + 16 * 8 * 4 + 1 + 8 + 4 + 8 + 8 + 4 + 8] = 0xff; // first list size
+    std::fs::write(&p, &b).unwrap();
+    assert!(FaissBuilder::new().load(&p).is_err());
+    let mut b = good;
+    b[0x25 + 7] = 0x7f; // nlist high byte
+    std::fs::write(&p, &b).unwrap();
+    let e = FaissBuilder::new().load(&p).err().unwrap().to_string();
+    assert!(e.contains("nlist"), "{e}");
+}
