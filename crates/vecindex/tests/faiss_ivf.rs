@@ -185,3 +185,114 @@ fn corrupted_ivf_files_are_errors_never_panics() {
     let e = FaissBuilder::new().load(&p).err().unwrap().to_string();
     assert!(e.contains("nlist"), "{e}");
 }
+
+#[test]
+fn ivf_recall_on_clustered_data_and_parameters() {
+    use vecindex::{builder_factory, Config};
+    let (base, _) = vecindex::synth::clustered(20_000, 32, 60, 3);
+    let (queries, _) = vecindex::synth::clustered(200, 32, 60, 3_000);
+    for metric in ["L2", "IP"] {
+        let exact = vecindex::exact_knn(
+            base.view(),
+            queries.view(),
+            if metric == "L2" {
+                Metric::L2
+            } else {
+                Metric::InnerProduct
+            },
+            10,
+        )
+        .unwrap();
+        let b = builder_factory(
+            "faiss",
+            &Config::new()
+                .set("index_type", "ivf")
+                .set("metric", metric)
+                .set("nlists", 100),
+        )
+        .unwrap();
+        let mut idx = b.from_vectors(base.clone()).unwrap();
+        let recall = |idx: &dyn Indexer| {
+            let r = idx.query(queries.view(), 10).unwrap();
+            let hit: usize = (0..r.n_queries)
+                .map(|q| {
+                    r.ids_row(q)
+                        .iter()
+                        .filter(|i| exact.ids_row(q).contains(i))
+                        .count()
+                })
+                .sum();
+            hit as f64 / (r.n_queries * 10) as f64
+        };
+        let r_default = recall(idx.as_ref());
+        idx.set_param("nprobe", "1").unwrap();
+        let r1 = recall(idx.as_ref());
+        idx.set_param("nprobe", "100").unwrap();
+        let r_all = recall(idx.as_ref());
+        println!("clustered {metric}: nprobe 1 {r1:.3}, default {r_default:.3}, all {r_all:.3}");
+        assert!(
+            r1 < r_default && r_default >= 0.9 && r_all >= 0.995,
+            "{metric}: {r1} {r_default} {r_all}"
+        );
+    }
+}
+
+#[test]
+fn ivf_errors_and_warnings() {
+    use vecindex::{builder_factory, Config};
+    let small = vecindex::synth::gaussian(50, 8, 1);
+    let b = builder_factory("faiss", &Config::new().set("index_type", "IVF")).unwrap();
+    let e = b.from_vectors(small.clone()).err().unwrap().to_string();
+    assert!(
+        e.contains("50 vectors") && e.contains("nlists=100") && e.contains("4·sqrt(n)"),
+        "{e}"
+    );
+    let e = builder_factory(
+        "faiss",
+        &Config::new().set("index_type", "IVF").set("nprobe", 0),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("nprobe") && e.contains("1..="), "{e}");
+    let b = builder_factory(
+        "faiss",
+        &Config::new()
+            .set("index_type", "IVF")
+            .set("nlists", 4)
+            .set("nprobe", 1),
+    )
+    .unwrap();
+    let idx = b.from_vectors(small).unwrap();
+    assert_eq!(
+        idx.info().params["nprobe"],
+        "1",
+        "explicit nprobe=1 is honoured"
+    );
+    assert!(
+        idx.info().warnings[0].contains("at least 156 training points"),
+        "{:?}",
+        idx.info().warnings
+    );
+    // nprobe is a query-time parameter; Flat has none.
+    let flat = builder_factory("faiss", &Config::new())
+        .unwrap()
+        .from_vectors(vecindex::synth::gaussian(10, 8, 1))
+        .unwrap();
+    let mut flat = flat;
+    assert!(flat.set_param("nprobe", "3").is_err());
+    // Loading with an explicit nprobe overrides what the file stored.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ivf.index");
+    idx.save(&p).unwrap();
+    let re = builder_factory("faiss", &Config::new().set("nprobe", 3))
+        .unwrap()
+        .from_index_file(&p)
+        .unwrap();
+    assert_eq!(re.info().params["nprobe"], "3");
+    let re = builder_factory("faiss", &Config::new())
+        .unwrap()
+        .from_index_file(&p)
+        .unwrap();
+    assert_eq!(re.info().params["nprobe"], "1");
+}

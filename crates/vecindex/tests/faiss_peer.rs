@@ -87,6 +87,95 @@ fn faiss_reads_our_flat_files_and_agrees() {
 }
 
 #[test]
+fn ivf_cross_compatibility_both_ways() {
+    let Some(py) = common::python("faiss") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (n, nq, d, k, nlist) = (4000, 50, 16, 10, 32);
+    let (base, _) = vecindex::synth::clustered(n, d, 40, 9);
+    let queries = vecindex::synth::gaussian(nq, d, 10);
+    let (bpath, qpath, idpath) = (
+        dir.path().join("b.npy"),
+        dir.path().join("q.npy"),
+        dir.path().join("ids.npy"),
+    );
+    save_npy_f32(&bpath, n, d, base.as_slice());
+    save_npy_f32(&qpath, nq, d, queries.as_slice());
+    let ids: Vec<i64> = (0..n as i64).map(|i| i * 11 + 5).collect();
+    std::fs::write(&idpath, npy::npy_i64(&[n], &ids)).unwrap();
+    for &(metric, custom_ids) in CASES {
+        // faiss builds → we load: same centroids and lists, so the same answers at every nprobe.
+        let fpath = dir.path().join("faiss_ivf.index");
+        let mut args = vec![
+            "build".to_string(),
+            format!("ivf{nlist}"),
+            metric.into(),
+            bpath.to_str().unwrap().into(),
+        ];
+        if custom_ids {
+            args.push(idpath.to_str().unwrap().into());
+        }
+        args.push(fpath.to_str().unwrap().into());
+        common::run_python(
+            &py,
+            "faiss_peer.py",
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let mut idx = builder_factory("faiss", &Config::new().set("index_type", "IVF"))
+            .unwrap()
+            .from_index_file(&fpath)
+            .unwrap();
+        assert_eq!(idx.info().params["nprobe"], "4");
+        let (fi, fd, _) = faiss_search(&py, dir.path(), &fpath, &qpath, k);
+        let ours = idx.query(queries.view(), k).unwrap();
+        common::assert_same_results(&ours.ids, &ours.distances, &fi, &fd, k, 1e-4);
+        // Our own training on the same data gives (for L2) the very same file.
+        let b = builder_factory(
+            "faiss",
+            &Config::new()
+                .set("index_type", "IVF")
+                .set("metric", metric)
+                .set("nlists", nlist)
+                .set("nprobe", 4),
+        )
+        .unwrap();
+        let built = if custom_ids {
+            b.from_embeddings_with_ids(base.view(), &ids).unwrap()
+        } else {
+            b.from_embeddings(base.view()).unwrap()
+        };
+        let opath = dir.path().join("ours_ivf.index");
+        built.save(&opath).unwrap();
+        if metric == "L2" {
+            assert_eq!(
+                std::fs::read(&opath).unwrap(),
+                std::fs::read(&fpath).unwrap(),
+                "L2 ids={custom_ids}: not byte-identical"
+            );
+        }
+        // faiss loads what we built and answers like we do.
+        let (fi, fd, _) = faiss_search(&py, dir.path(), &opath, &qpath, k);
+        let ours = built.query(queries.view(), k).unwrap();
+        common::assert_same_results(&ours.ids, &ours.distances, &fi, &fd, k, 1e-4);
+        idx.set_param("nprobe", "32").unwrap();
+        let all = idx.query(queries.view(), k).unwrap();
+        let exact = vecindex::exact_knn(base.view(), queries.view(), idx.metric(), k).unwrap();
+        if !custom_ids {
+            // nprobe = nlist scans everything: exact (up to near-ties between the two formulas).
+            common::assert_same_results(
+                &all.ids,
+                &all.distances,
+                &exact.ids,
+                &exact.distances,
+                k,
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
 fn we_read_faiss_files_and_agree() {
     let Some(py) = common::python("faiss") else {
         return;

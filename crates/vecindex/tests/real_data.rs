@@ -53,3 +53,62 @@ fn flat_matches_ground_truth_on_real_embeddings() {
         );
     }
 }
+
+fn recall_at(got: &vecindex::Neighbors, gt: &[i64], cols: usize, k: usize) -> f64 {
+    let mut hit = 0;
+    for q in 0..got.n_queries {
+        let want = &gt[q * cols..q * cols + k];
+        hit += got.ids_row(q).iter().filter(|i| want.contains(i)).count();
+    }
+    hit as f64 / (got.n_queries * k) as f64
+}
+
+/// IVF recall@10 against the ground truth grows with nprobe, is exact when every list is probed,
+/// and the library's default nprobe is a usable operating point (unlike faiss's 1).
+#[test]
+fn ivf_recall_on_real_embeddings() {
+    let Some(dir) = common::shared_data() else {
+        return;
+    };
+    let base = io::read_vectors(&dir.join("base.npy"), None).unwrap();
+    let queries = io::read_vectors(&dir.join("queries.npy"), None).unwrap();
+    for (metric, gt) in [("L2", "gt_l2.npy"), ("IP", "gt_ip.npy")] {
+        let gt = npy::parse_npy(&std::fs::read(dir.join(gt)).unwrap(), "gt").unwrap();
+        let cols = gt.shape[1];
+        let npy::NpyData::Int(gt_ids) = gt.data else {
+            panic!()
+        };
+        let b = builder_factory(
+            "faiss",
+            &Config::new()
+                .set("index_type", "IVF")
+                .set("metric", metric)
+                .set("nlists", 100),
+        )
+        .unwrap();
+        let mut idx = b.from_vectors(base.clone()).unwrap();
+        let default_nprobe: usize = idx.info().params["nprobe"].parse().unwrap();
+        let r_default = recall_at(&idx.query(queries.view(), 10).unwrap(), &gt_ids, cols, 10);
+        let mut line = format!("IVF100 {metric} recall@10:");
+        let mut prev = 0.0;
+        for nprobe in [1usize, 4, 8, 10, 16, 32, 100] {
+            idx.set_param("nprobe", &nprobe.to_string()).unwrap();
+            let r = recall_at(&idx.query(queries.view(), 10).unwrap(), &gt_ids, cols, 10);
+            line += &format!(" nprobe {nprobe}: {r:.3}");
+            assert!(
+                r >= prev,
+                "{metric}: recall fell from {prev} to {r} at nprobe {nprobe}"
+            );
+            prev = r;
+        }
+        println!("{line}; default nprobe {default_nprobe}: {r_default:.3}");
+        assert!(
+            prev >= 0.999,
+            "{metric}: all lists probed must be exact, got {prev}"
+        );
+        assert!(
+            r_default >= 0.85,
+            "{metric}: default nprobe {default_nprobe} gives recall {r_default}"
+        );
+    }
+}

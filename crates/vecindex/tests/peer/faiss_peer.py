@@ -1,7 +1,8 @@
 """faiss-cpu side of the cross-compatibility tests (run by the Rust tests from the test venv).
 
   search INDEX QUERIES.npy K OUT.npz        faiss.read_index + search; writes ids, distances
-  build  KIND METRIC BASE.npy [IDS.npy] OUT  KIND = flat; writes a faiss index (IDMap if ids)
+  build  KIND METRIC BASE.npy [IDS.npy] OUT  KIND = flat | ivfN (IVF with N lists, trained on BASE,
+                                            nprobe 4); writes a faiss index (IDMap / add_with_ids if ids)
 """
 import sys
 
@@ -25,11 +26,17 @@ def main():
         ids = np.load(sys.argv[5]) if len(sys.argv) == 7 else None
         out = sys.argv[-1]
         m = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
-        if kind != "flat":
+        if kind == "flat":
+            index = faiss.IndexFlat(base.shape[1], m)
+            if ids is not None:
+                index = faiss.IndexIDMap(index)
+        elif kind.startswith("ivf"):
+            index = faiss.index_factory(base.shape[1], f"IVF{int(kind[3:])},Flat", m)
+            index.train(base)
+            index.nprobe = 4
+        else:
             raise SystemExit(f"unknown kind {kind}")
-        index = faiss.IndexFlat(base.shape[1], m)
         if ids is not None:
-            index = faiss.IndexIDMap(index)
             index.add_with_ids(base, ids)
         else:
             index.add(base)
