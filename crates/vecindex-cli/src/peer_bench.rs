@@ -9,10 +9,12 @@ use std::time::Instant;
 use vecindex::io::npy;
 use vecindex::{Builder, Vectors};
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum Suite {
     /// Exact search: vecindex faiss Flat vs faiss-cpu IndexFlat (L2 and IP).
     Flat,
+    /// IVF-Flat: train, add, recall@k and QPS vs faiss-cpu IndexIVFFlat over nlists and nprobes.
+    Ivf,
 }
 
 #[derive(Args)]
@@ -47,6 +49,15 @@ pub struct PeerBenchArgs {
     /// Python with faiss-cpu (default: $VECINDEX_PYTHON, then ./.venv/bin/python).
     #[arg(long)]
     pub python: Option<PathBuf>,
+    /// IVF: probes to compare at.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+    pub nprobes: Vec<usize>,
+    /// IVF: size of the clustered synthetic data set (d = 64); 0 skips it.
+    #[arg(long, default_value_t = 200_000)]
+    pub clustered_n: usize,
+    /// Metrics to run (L2, IP).
+    #[arg(long, value_delimiter = ',', default_value = "L2,IP")]
+    pub metrics: Vec<String>,
 }
 
 fn find_python(explicit: Option<PathBuf>) -> Result<PathBuf> {
@@ -108,6 +119,18 @@ fn datasets(a: &PeerBenchArgs) -> Result<Vec<Dataset>> {
         queries: vecindex::synth::gaussian(a.nq, a.d, 2),
         gt: vec![],
     }];
+    if a.suite == Suite::Ivf && a.clustered_n > 0 {
+        // Queries come from the same mixture (users near the items they like).
+        let (all, _) = vecindex::synth::clustered(a.clustered_n + a.nq, 64, 200, 5);
+        let s = all.as_slice();
+        let split = a.clustered_n * 64;
+        v.push(Dataset {
+            name: format!("clustered {}x64", a.clustered_n),
+            base: Vectors::new(s[..split].to_vec(), 64)?,
+            queries: Vectors::new(s[split..].to_vec(), 64)?,
+            gt: vec![],
+        });
+    }
     if a.real.join("base.npy").exists() {
         let base = vecindex::io::read_vectors(&a.real.join("base.npy"), None)?;
         let queries = vecindex::io::read_vectors(&a.real.join("queries.npy"), None)?;
@@ -278,7 +301,6 @@ fn load_avg() -> String {
 }
 
 pub fn run(a: PeerBenchArgs) -> Result<()> {
-    let Suite::Flat = a.suite;
     let py = find_python(a.python.clone())?;
     let dir = tempfile_dir()?;
     let sets = datasets(&a)?;
@@ -295,6 +317,15 @@ pub fn run(a: PeerBenchArgs) -> Result<()> {
             ),
         )?;
     }
+    let r = match a.suite {
+        Suite::Flat => run_flat(&a, &py, &dir, &sets),
+        Suite::Ivf => run_ivf(&a, &py, &dir, &sets),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+fn run_flat(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]) -> Result<()> {
     println!(
         "peer-bench flat: exact top-{} ({} queries per batch, best of {}; single = {} one-query calls); kernels: {}; load average {}",
         a.k,
@@ -309,7 +340,7 @@ pub fn run(a: PeerBenchArgs) -> Result<()> {
         "data", "met", "t", "batch q/s", "faiss q/s", "ratio", "GFLOP/s", "single/s", "faiss/s", "ratio", "mem MB", "faiss MB", "agree", "gt@k"
     );
     for (i, ds) in sets.iter().enumerate() {
-        for metric in ["L2", "IP"] {
+        for metric in a.metrics.iter().map(String::as_str) {
             for &t in &a.threads_list {
                 let spec = RunSpec {
                     metric,
@@ -319,7 +350,7 @@ pub fn run(a: PeerBenchArgs) -> Result<()> {
                     single: a.single,
                 };
                 let o = ours(ds, &spec)?;
-                let f = faiss_side(&py, &dir, i, &spec)?;
+                let f = faiss_side(py, dir, i, &spec)?;
                 let nq = ds.queries.rows() as f64;
                 let flops = 2.0 * nq * ds.base.rows() as f64 * ds.base.dim() as f64;
                 let agree = overlap(&o.ids, &f.ids, a.k, a.k);
@@ -351,7 +382,182 @@ pub fn run(a: PeerBenchArgs) -> Result<()> {
         }
     }
     println!("ratio = vecindex / faiss throughput (> 1: vecindex faster). mem = peak RSS growth from build to end of queries. agree = share of top-k ids equal to faiss's; gt@k = share equal to the exact f64 ground truth.");
-    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+struct IvfSide {
+    train_s: f64,
+    add_s: f64,
+    /// (nprobe, best batch seconds, ids)
+    search: Vec<(usize, f64, Vec<i64>)>,
+}
+
+fn ours_ivf(ds: &Dataset, spec: &RunSpec, nlist: usize, nprobes: &[usize]) -> Result<IvfSide> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(spec.threads)
+        .build()?;
+    pool.install(|| -> Result<IvfSide> {
+        let metric = if spec.metric == "L2" {
+            vecindex::Metric::L2
+        } else {
+            vecindex::Metric::InnerProduct
+        };
+        let t = Instant::now();
+        let mut ivf =
+            vecindex::faiss::ivf::IvfIndex::train(ds.base.view(), nlist, metric, 1, &|_, _| {})?;
+        let train_s = t.elapsed().as_secs_f64();
+        let ids: Vec<i64> = (0..ds.base.rows() as i64).collect();
+        let t = Instant::now();
+        ivf.add(ds.base.view(), &ids)?;
+        let add_s = t.elapsed().as_secs_f64();
+        let q = ds.queries.view();
+        let mut search = Vec::new();
+        for &np in nprobes {
+            ivf.set_nprobe(np);
+            ivf.search(q.slice_rows(0, q.rows().min(32)), spec.k)?;
+            let mut best = f64::MAX;
+            let mut got = vec![];
+            for _ in 0..spec.repeat {
+                let t = Instant::now();
+                let r = ivf.search(q, spec.k)?;
+                best = best.min(t.elapsed().as_secs_f64());
+                got = r.ids;
+            }
+            search.push((np, best, got));
+        }
+        Ok(IvfSide {
+            train_s,
+            add_s,
+            search,
+        })
+    })
+}
+
+fn faiss_ivf(
+    py: &Path,
+    dir: &Path,
+    ds_i: usize,
+    spec: &RunSpec,
+    nlist: usize,
+    nprobes: &[usize],
+) -> Result<IvfSide> {
+    let prefix = dir.join("faiss_ivf_ids_");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/faiss_ivf.py");
+    let list = nprobes
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let o = Command::new(py)
+        .arg(&script)
+        .args([
+            "--base",
+            dir.join(format!("base{ds_i}.npy"))
+                .to_str()
+                .unwrap_or_default(),
+        ])
+        .args([
+            "--queries",
+            dir.join(format!("queries{ds_i}.npy"))
+                .to_str()
+                .unwrap_or_default(),
+        ])
+        .args([
+            "--metric",
+            spec.metric,
+            "-k",
+            &spec.k.to_string(),
+            "--threads",
+            &spec.threads.to_string(),
+        ])
+        .args([
+            "--nlist",
+            &nlist.to_string(),
+            "--nprobes",
+            &list,
+            "--repeat",
+            &spec.repeat.to_string(),
+        ])
+        .args(["--out-prefix", prefix.to_str().unwrap_or_default()])
+        .env("OMP_NUM_THREADS", spec.threads.to_string())
+        .env("OPENBLAS_NUM_THREADS", spec.threads.to_string())
+        .output()
+        .context("running the faiss IVF peer")?;
+    if !o.status.success() {
+        bail!(
+            "faiss IVF peer failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).context("faiss peer output")?;
+    let mut search = Vec::new();
+    for &np in nprobes {
+        let f = dir.join(format!("faiss_ivf_ids_{np}.npy"));
+        let ids = match npy::parse_npy(&std::fs::read(&f)?, "faiss ids")?.data {
+            npy::NpyData::Int(v) => v,
+            npy::NpyData::Float(_) => bail!("faiss peer wrote float ids"),
+        };
+        search.push((
+            np,
+            v["search"][np.to_string()].as_f64().unwrap_or(f64::NAN),
+            ids,
+        ));
+    }
+    Ok(IvfSide {
+        train_s: v["train_s"].as_f64().unwrap_or(f64::NAN),
+        add_s: v["add_s"].as_f64().unwrap_or(f64::NAN),
+        search,
+    })
+}
+
+fn run_ivf(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]) -> Result<()> {
+    println!(
+        "peer-bench ivf: IVF-Flat top-{} ({} queries per batch, best of {}); recall@{} against exact search; load average {}",
+        a.k, a.nq, a.repeat, a.k, load_avg()
+    );
+    println!(
+        "{:<24} {:<3} {:>5} {:>2} {:>6} | {:>8} {:>8} {:>5} | {:>7} {:>7} {:>5} | {:>6} {:>6} | {:>8} {:>8} {:>5}",
+        "data", "met", "nlist", "t", "nprobe", "train s", "faiss s", "ratio", "add s", "faiss s", "ratio", "recall", "faiss", "q/s", "faiss", "ratio"
+    );
+    for (i, ds) in sets.iter().enumerate() {
+        let n = ds.base.rows();
+        let nlists = [100usize, ((4.0 * (n as f64).sqrt()) as usize).max(1)];
+        for metric in a.metrics.iter().map(String::as_str) {
+            let m = if metric == "L2" {
+                vecindex::Metric::L2
+            } else {
+                vecindex::Metric::InnerProduct
+            };
+            let exact = vecindex::exact_knn(ds.base.view(), ds.queries.view(), m, a.k)?;
+            for &nlist in &nlists {
+                let nprobes: Vec<usize> =
+                    a.nprobes.iter().copied().filter(|&p| p <= nlist).collect();
+                for &t in &a.threads_list {
+                    let spec = RunSpec {
+                        metric,
+                        k: a.k,
+                        threads: t,
+                        repeat: a.repeat,
+                        single: 0,
+                    };
+                    let o = ours_ivf(ds, &spec, nlist, &nprobes)?;
+                    let f = faiss_ivf(py, dir, i, &spec, nlist, &nprobes)?;
+                    for ((np, os, oi), (_, fs, fi)) in o.search.iter().zip(&f.search) {
+                        let nq = ds.queries.rows() as f64;
+                        println!(
+                            "{:<24} {:<3} {:>5} {:>2} {:>6} | {:>8.2} {:>8.2} {:>5.2} | {:>7.2} {:>7.2} {:>5.2} | {:>6.3} {:>6.3} | {:>8.0} {:>8.0} {:>5.2}",
+                            ds.name, metric, nlist, t, np,
+                            o.train_s, f.train_s, f.train_s / o.train_s,
+                            o.add_s, f.add_s, f.add_s / o.add_s,
+                            overlap(oi, &exact.ids, a.k, a.k), overlap(fi, &exact.ids, a.k, a.k),
+                            nq / os, nq / fs, fs / os
+                        );
+                    }
+                }
+            }
+        }
+    }
+    println!("ratio = faiss time / vecindex time (> 1: vecindex faster). recall = share of the exact top-k found.");
     Ok(())
 }
 

@@ -86,6 +86,9 @@ impl<'a> ExactSearch<'a> {
     pub fn search(&self, queries: VectorsView<'_>, k: usize) -> RawResults {
         assert_eq!(queries.dim(), self.dim);
         let nq = queries.rows();
+        if k == 1 && nq >= GEMM_MIN_QUERIES && self.n() > 0 {
+            return self.search_top1(queries);
+        }
         let heaps: Vec<TopK> = if nq == 0 || self.n() == 0 {
             (0..nq).map(|_| TopK::new(k, self.tie())).collect()
         } else if nq < GEMM_MIN_QUERIES {
@@ -105,6 +108,91 @@ impl<'a> ExactSearch<'a> {
             for (j, (key, id)) in h.into_sorted().into_iter().enumerate() {
                 ids[qi * k + j] = id;
                 distances[qi * k + j] = if self.l2 { key } else { -key };
+            }
+        }
+        RawResults { ids, distances }
+    }
+
+    /// k = 1 (k-means assignment, IVF add, coarse search with nprobe 1): the same tiles as the
+    /// batch path, but a running argmin per query instead of a heap. Same result as the heap with
+    /// k = 1: the first strictly smaller key wins, NaN never does.
+    fn search_top1(&self, queries: VectorsView<'_>) -> RawResults {
+        let nq = queries.rows();
+        let dim = self.dim;
+        let threads = rayon::current_num_threads();
+        let tile = QUERY_TILE.min(nq.div_ceil(threads).max(GEMM_MIN_QUERIES));
+        let tiles: Vec<(usize, usize)> = (0..nq)
+            .step_by(tile)
+            .map(|s| (s, (s + tile).min(nq)))
+            .collect();
+        let parts: Vec<(Vec<f32>, Vec<i64>)> = tiles
+            .par_iter()
+            .map(|&(qs, qe)| {
+                let qrows = qe - qs;
+                let qdata = queries.slice_rows(qs, qe);
+                let qnorms = if self.l2 {
+                    kernels::row_norms(qdata.as_slice(), dim)
+                } else {
+                    Vec::new()
+                };
+                let mut best = vec![f32::INFINITY; qrows];
+                let mut best_id = vec![-1i64; qrows];
+                let mut ip = vec![0.0f32; qrows * ITEM_BLOCK];
+                let n = self.n();
+                let mut s = 0;
+                while s < n {
+                    let e = (s + ITEM_BLOCK).min(n);
+                    let b = e - s;
+                    gemm::a_times_bt(
+                        qdata.as_slice(),
+                        qrows,
+                        &self.data[s * dim..e * dim],
+                        b,
+                        dim,
+                        &mut ip,
+                    );
+                    for i in 0..qrows {
+                        let row = &mut ip[i * b..(i + 1) * b];
+                        if self.l2 {
+                            l2_from_ip(row, qnorms[i], &self.norms[s..e]);
+                        } else {
+                            row.iter_mut().for_each(|v| *v = -*v);
+                        }
+                        let (mut bk, mut bi) = (best[i], best_id[i]);
+                        // Vectorised test per chunk; walk only chunks that improve the minimum.
+                        for (c, chunk) in row.chunks(16).enumerate() {
+                            let t = bk;
+                            if !chunk.iter().fold(false, |a, &v| a | (v < t)) {
+                                continue;
+                            }
+                            for (j, &key) in chunk.iter().enumerate() {
+                                if key < bk {
+                                    bk = key;
+                                    bi = (s + c * 16 + j) as i64;
+                                }
+                            }
+                        }
+                        best[i] = bk;
+                        best_id[i] = bi;
+                    }
+                    s = e;
+                }
+                (best, best_id)
+            })
+            .collect();
+        let pad = self.metric().padding();
+        let mut ids = Vec::with_capacity(nq);
+        let mut distances = Vec::with_capacity(nq);
+        for (keys, pids) in parts {
+            for (key, id) in keys.into_iter().zip(pids) {
+                ids.push(id);
+                distances.push(if id < 0 {
+                    pad
+                } else if self.l2 {
+                    key
+                } else {
+                    -key
+                });
             }
         }
         RawResults { ids, distances }
@@ -209,12 +297,7 @@ impl<'a> ExactSearch<'a> {
             for (i, heap) in heaps.iter_mut().enumerate() {
                 let row = &mut ip[i * brows..(i + 1) * brows];
                 if self.l2 {
-                    // In place: squared distance = ‖q‖² + ‖x‖² − 2·q·x, clamped at 0 (NaN kept).
-                    let qn = qnorms[i];
-                    for (v, &xn) in row.iter_mut().zip(&self.norms[s..e]) {
-                        let d = qn + xn - 2.0 * *v;
-                        *v = if d < 0.0 { 0.0 } else { d };
-                    }
+                    l2_from_ip(row, qnorms[i], &self.norms[s..e]);
                     offer_below(heap, row, s, 1.0);
                 } else {
                     offer_below(heap, row, s, -1.0);
@@ -272,11 +355,11 @@ impl<'a> ExactSearch<'a> {
     }
 }
 
-/// Offers `sign * values[j]` with id `first_id + j` to the heap, in order. Most values lose to the
+/// Offers `sign * values[j]` with id `id_of(j)` to the heap, in order. Most values lose to the
 /// threshold, so whole chunks are tested with a branch-free comparison (vectorised) first and only
 /// chunks holding a candidate are walked one by one.
 #[inline]
-fn offer_below(heap: &mut TopK, values: &[f32], first_id: usize, sign: f32) {
+pub(crate) fn offer(heap: &mut TopK, values: &[f32], sign: f32, id_of: impl Fn(usize) -> i64) {
     const CHUNK: usize = 16;
     let mut thr = heap.threshold();
     for (c, chunk) in values.chunks(CHUNK).enumerate() {
@@ -285,14 +368,27 @@ fn offer_below(heap: &mut TopK, values: &[f32], first_id: usize, sign: f32) {
         if !any {
             continue;
         }
-        let base = first_id + c * CHUNK;
         for (j, &v) in chunk.iter().enumerate() {
             let key = sign * v;
             if key < thr {
-                heap.push(key, (base + j) as i64);
+                heap.push(key, id_of(c * CHUNK + j));
                 thr = heap.threshold();
             }
         }
+    }
+}
+
+#[inline]
+fn offer_below(heap: &mut TopK, values: &[f32], first_id: usize, sign: f32) {
+    offer(heap, values, sign, |j| (first_id + j) as i64);
+}
+
+/// Squared L2 distances in place from inner products: ‖q‖² + ‖x‖² − 2·q·x, clamped at 0 (NaN kept).
+#[inline]
+pub(crate) fn l2_from_ip(row: &mut [f32], qn: f32, xnorms: &[f32]) {
+    for (v, &xn) in row.iter_mut().zip(xnorms) {
+        let d = qn + xn - 2.0 * *v;
+        *v = if d < 0.0 { 0.0 } else { d };
     }
 }
 

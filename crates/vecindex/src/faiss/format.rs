@@ -481,7 +481,9 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
     if !is_trained && ids.iter().any(|l| !l.is_empty()) {
         return Err(r.error("an untrained IVF index holds vectors"));
     }
+    let norms = super::ivf::list_norms(&codes, h.d, h.metric);
     Ok(IvfIndex {
+        norms,
         dim: h.d,
         metric: h.metric,
         nprobe: usize::try_from(nprobe).unwrap_or(usize::MAX).max(1),

@@ -3,8 +3,8 @@
 
 use super::flat::FlatIndex;
 use super::kmeans::{kmeans, KMeansParams};
-use crate::exact::RawResults;
-use crate::kernels::{self, topk::TieOrder, topk::TopK};
+use crate::exact::{l2_from_ip, offer, RawResults};
+use crate::kernels::{self, gemm, topk::TieOrder, topk::TopK};
 use crate::metric::Metric;
 use crate::vectors::VectorsView;
 use crate::{Error, Result};
@@ -33,6 +33,27 @@ pub struct IvfIndex {
     pub(crate) codes: Vec<Vec<f32>>,
     pub(crate) ids: Vec<Vec<i64>>,
     pub(crate) direct_map: DirectMap,
+    /// Squared norms of the list vectors (L2 only), for the batched GEMM scan.
+    pub(crate) norms: Vec<Vec<f32>>,
+}
+
+/// Batches of at least this many queries are scanned list by list with GEMM (each list is read
+/// once for all the queries that probe it); smaller ones query by query, in faiss's order.
+pub const BATCH_MIN_QUERIES: usize = 32;
+const LIST_BLOCK: usize = 256;
+
+/// Per-list squared norms for L2 (empty lists for IP).
+pub(crate) fn list_norms(codes: &[Vec<f32>], d: usize, metric: Metric) -> Vec<Vec<f32>> {
+    codes
+        .iter()
+        .map(|c| {
+            if metric == Metric::L2 {
+                kernels::row_norms(c, d)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect()
 }
 
 impl IvfIndex {
@@ -57,6 +78,7 @@ impl IvfIndex {
             codes: vec![Vec::new(); nlist],
             ids: vec![Vec::new(); nlist],
             direct_map: DirectMap::default(),
+            norms: vec![Vec::new(); nlist],
         })
     }
 
@@ -73,6 +95,9 @@ impl IvfIndex {
             let l = list as usize;
             self.codes[l].extend_from_slice(x.row(i));
             self.ids[l].push(ids[i]);
+            if self.metric == Metric::L2 {
+                self.norms[l].push(kernels::dot(x.row(i), x.row(i)));
+            }
         }
         self.ntotal += x.rows();
         Ok(())
@@ -127,13 +152,40 @@ impl IvfIndex {
             TieOrder::HighIdFirst
         };
         let l2 = self.metric == Metric::L2;
+        let heaps = if nq >= BATCH_MIN_QUERIES {
+            self.scan_batched(queries, &coarse.ids, nprobe, k, tie)
+        } else {
+            self.scan_each(queries, &coarse.ids, nprobe, k, tie)
+        };
+        let pad = self.metric.padding();
+        let mut ids = vec![-1i64; nq * k];
+        let mut distances = vec![pad; nq * k];
+        for (qi, h) in heaps.into_iter().enumerate() {
+            for (j, (key, id)) in h.into_sorted().into_iter().enumerate() {
+                ids[qi * k + j] = id;
+                distances[qi * k + j] = if l2 { key } else { -key };
+            }
+        }
+        Ok(RawResults { ids, distances })
+    }
+
+    /// Query by query, lists in coarse order, direct distances: faiss's exact semantics.
+    fn scan_each(
+        &self,
+        queries: VectorsView<'_>,
+        coarse: &[i64],
+        nprobe: usize,
+        k: usize,
+        tie: TieOrder,
+    ) -> Vec<TopK> {
+        let l2 = self.metric == Metric::L2;
         let kern = kernels::kernels();
+        let sign = if l2 { 1.0 } else { -1.0 };
         let rows: Vec<(usize, &[f32])> = queries.iter().enumerate().collect();
-        let heaps: Vec<TopK> = rows
-            .par_iter()
+        rows.par_iter()
             .map_init(Vec::new, |buf: &mut Vec<f32>, &(qi, q)| {
                 let mut heap = TopK::new(k, tie);
-                for &list in &coarse.ids[qi * nprobe..(qi + 1) * nprobe] {
+                for &list in &coarse[qi * nprobe..(qi + 1) * nprobe] {
                     if list < 0 {
                         continue;
                     }
@@ -148,28 +200,100 @@ impl IvfIndex {
                     } else {
                         (kern.scan_dot)(q, &self.codes[l], buf);
                     }
-                    let sign = if l2 { 1.0 } else { -1.0 };
-                    let mut thr = heap.threshold();
-                    for (j, &v) in buf.iter().enumerate() {
-                        let key = sign * v;
-                        if key < thr {
-                            heap.push(key, ids[j]);
-                            thr = heap.threshold();
-                        }
-                    }
+                    offer(&mut heap, buf, sign, |j| ids[j]);
                 }
                 heap
             })
+            .collect()
+    }
+
+    /// List by list: each chunk of queries groups its queries by probed list, and every list
+    /// block is multiplied once against all of them (GEMM), turning a memory-bound scan into a
+    /// compute-bound one. Lists are visited in list order, so among exactly equal distances the
+    /// kept ids can differ from faiss's (which visits lists in coarse order).
+    fn scan_batched(
+        &self,
+        queries: VectorsView<'_>,
+        coarse: &[i64],
+        nprobe: usize,
+        k: usize,
+        tie: TieOrder,
+    ) -> Vec<TopK> {
+        let nq = queries.rows();
+        let d = self.dim;
+        let l2 = self.metric == Metric::L2;
+        let sign = if l2 { 1.0 } else { -1.0 };
+        let threads = rayon::current_num_threads();
+        let chunk = nq.div_ceil(threads).max(BATCH_MIN_QUERIES);
+        let ranges: Vec<(usize, usize)> = (0..nq)
+            .step_by(chunk)
+            .map(|s| (s, (s + chunk).min(nq)))
             .collect();
-        let pad = self.metric.padding();
-        let mut ids = vec![-1i64; nq * k];
-        let mut distances = vec![pad; nq * k];
-        for (qi, h) in heaps.into_iter().enumerate() {
-            for (j, (key, id)) in h.into_sorted().into_iter().enumerate() {
-                ids[qi * k + j] = id;
-                distances[qi * k + j] = if l2 { key } else { -key };
-            }
-        }
-        Ok(RawResults { ids, distances })
+        let parts: Vec<Vec<TopK>> = ranges
+            .par_iter()
+            .map(|&(qs, qe)| {
+                let mut heaps: Vec<TopK> = (qs..qe).map(|_| TopK::new(k, tie)).collect();
+                // list -> local query numbers probing it
+                let mut by_list: Vec<Vec<u32>> = vec![Vec::new(); self.nlist];
+                for qi in qs..qe {
+                    for &list in &coarse[qi * nprobe..(qi + 1) * nprobe] {
+                        if list >= 0 {
+                            by_list[list as usize].push((qi - qs) as u32);
+                        }
+                    }
+                }
+                let qnorms: Vec<f32> = if l2 {
+                    kernels::row_norms(queries.slice_rows(qs, qe).as_slice(), d)
+                } else {
+                    Vec::new()
+                };
+                let mut qmat: Vec<f32> = Vec::new();
+                let mut ip: Vec<f32> = Vec::new();
+                let kern = kernels::kernels();
+                for (l, qlist) in by_list.iter().enumerate() {
+                    let ids = &self.ids[l];
+                    if qlist.is_empty() || ids.is_empty() {
+                        continue;
+                    }
+                    let codes = &self.codes[l];
+                    if qlist.len() < 4 {
+                        ip.resize(ids.len(), 0.0);
+                        for &lq in qlist {
+                            let q = queries.row(qs + lq as usize);
+                            if l2 {
+                                (kern.scan_l2)(q, codes, &mut ip);
+                            } else {
+                                (kern.scan_dot)(q, codes, &mut ip);
+                            }
+                            offer(&mut heaps[lq as usize], &ip, sign, |j| ids[j]);
+                        }
+                        continue;
+                    }
+                    let m = qlist.len();
+                    qmat.clear();
+                    for &lq in qlist {
+                        qmat.extend_from_slice(queries.row(qs + lq as usize));
+                    }
+                    let n = ids.len();
+                    let mut s = 0;
+                    while s < n {
+                        let e = (s + LIST_BLOCK).min(n);
+                        let b = e - s;
+                        ip.resize(m * b, 0.0);
+                        gemm::a_times_bt(&qmat, m, &codes[s * d..e * d], b, d, &mut ip);
+                        for (i, &lq) in qlist.iter().enumerate() {
+                            let row = &mut ip[i * b..(i + 1) * b];
+                            if l2 {
+                                l2_from_ip(row, qnorms[lq as usize], &self.norms[l][s..e]);
+                            }
+                            offer(&mut heaps[lq as usize], row, sign, |j| ids[s + j]);
+                        }
+                        s = e;
+                    }
+                }
+                heaps
+            })
+            .collect();
+        parts.into_iter().flatten().collect()
     }
 }
