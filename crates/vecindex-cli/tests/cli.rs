@@ -412,3 +412,95 @@ fn numpy_reads_our_npz() {
         ids[0].to_string()
     );
 }
+
+#[test]
+fn ivf_build_and_query_with_nprobe() {
+    let d = data();
+    let o = ok(&[
+        "build",
+        "faiss",
+        "index_type=IVF",
+        "nlists=8",
+        "--input",
+        &p(&d, "items.npy"),
+        "--output",
+        &p(&d, "ivf.index"),
+    ]);
+    // 500 points for 8 lists is fewer than faiss's 39 per list: a warning, not an error.
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("warning: clustering 500 points to 8 centroids"));
+    let info = ok(&["info", "--json", &p(&d, "ivf.index")]);
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["index_type"], "IVF");
+    assert_eq!(v["params"]["nlists"], "8");
+    assert_eq!(
+        v["params"]["nprobe"], "8",
+        "default nprobe is capped at nlists"
+    );
+    // nprobe at query time: all lists probed = exact.
+    ok(&[
+        "query",
+        "faiss",
+        "nprobe=8",
+        "--index",
+        &p(&d, "ivf.index"),
+        "--queries",
+        &p(&d, "queries.npy"),
+        "-k",
+        "5",
+        "--output",
+        &p(&d, "ivf.npz"),
+    ]);
+    ok(&[
+        "build",
+        "faiss",
+        "--input",
+        &p(&d, "items.npy"),
+        "--output",
+        &p(&d, "flat.index"),
+    ]);
+    ok(&[
+        "query",
+        "faiss",
+        "--index",
+        &p(&d, "flat.index"),
+        "--queries",
+        &p(&d, "queries.npy"),
+        "-k",
+        "5",
+        "--output",
+        &p(&d, "flat.npz"),
+    ]);
+    let (ivf_ids, _, _) = read_npz(&d.dir.join("ivf.npz"));
+    let (flat_ids, _, _) = read_npz(&d.dir.join("flat.npz"));
+    assert_eq!(ivf_ids, flat_ids);
+    fails(
+        &[
+            "query",
+            "faiss",
+            "nprobe=0",
+            "--index",
+            &p(&d, "ivf.index"),
+            "--queries",
+            &p(&d, "queries.npy"),
+            "-k",
+            "5",
+            "--output",
+            "-",
+        ],
+        &["nprobe"],
+    );
+    fails(
+        &[
+            "build",
+            "faiss",
+            "index_type=IVF",
+            "nlists=1000",
+            "--input",
+            &p(&d, "items.npy"),
+            "--output",
+            &p(&d, "x.index"),
+        ],
+        &["500 vectors", "nlists=1000"],
+    );
+}

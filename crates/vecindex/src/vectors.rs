@@ -60,7 +60,21 @@ impl<'a> VectorsView<'a> {
     /// Checks every value is finite; the error names the first offending row and column.
     /// `what` says which input this is ("item", "query") for the message.
     pub fn check_finite(&self, what: &str) -> Result<()> {
-        if let Some(pos) = self.data.iter().position(|v| !v.is_finite()) {
+        use rayon::prelude::*;
+        // Parallel over large inputs; the first offending position is still the one reported.
+        const CHUNK: usize = 1 << 16;
+        let first_bad = self
+            .data
+            .par_chunks(CHUNK)
+            .enumerate()
+            .filter_map(|(c, chunk)| {
+                chunk
+                    .iter()
+                    .position(|v| !v.is_finite())
+                    .map(|p| c * CHUNK + p)
+            })
+            .min();
+        if let Some(pos) = first_bad {
             return Err(Error::NonFinite {
                 what: what.to_string(),
                 row: pos / self.dim,

@@ -10,6 +10,7 @@ use crate::exact::ExactSearch;
 use crate::kernels;
 use crate::metric::Metric;
 use crate::vectors::VectorsView;
+use rayon::prelude::*;
 
 /// Clustering settings (faiss's IVF defaults).
 #[derive(Debug, Clone, Copy)]
@@ -103,21 +104,33 @@ pub fn kmeans(
         for &v in &dist {
             obj += v;
         }
-        // Means in point order, f32.
+        // Means in point order, f32: threads split the centroids (not the points), so every
+        // centroid still sums its points in point order — the bit-identical result, in parallel.
         let mut newc = vec![0f32; k * d];
         let mut h = vec![0f32; k];
-        for (&c, row) in assign.iter().zip(xs.iter()) {
-            for (a, b) in newc[c * d..(c + 1) * d].iter_mut().zip(row) {
-                *a += *b;
-            }
-            h[c] += 1.0;
-        }
-        for c in 0..k {
-            if h[c] != 0.0 {
-                let inv = 1.0f32 / h[c];
-                newc[c * d..(c + 1) * d].iter_mut().for_each(|v| *v *= inv);
-            }
-        }
+        let per = k.div_ceil(rayon::current_num_threads()).max(1);
+        newc.par_chunks_mut(per * d)
+            .zip(h.par_chunks_mut(per))
+            .enumerate()
+            .for_each(|(part, (cs, hs))| {
+                let c0 = part * per;
+                let c1 = c0 + hs.len();
+                for (&c, row) in assign.iter().zip(xs.iter()) {
+                    if c >= c0 && c < c1 {
+                        let local = c - c0;
+                        for (a, b) in cs[local * d..(local + 1) * d].iter_mut().zip(row) {
+                            *a += *b;
+                        }
+                        hs[local] += 1.0;
+                    }
+                }
+                for (cent, &count) in cs.chunks_exact_mut(d).zip(hs.iter()) {
+                    if count != 0.0 {
+                        let inv = 1.0f32 / count;
+                        cent.iter_mut().for_each(|v| *v *= inv);
+                    }
+                }
+            });
         split_empty_clusters(&mut newc, &mut h, d, n);
         if p.spherical {
             renorm(&mut newc, d);

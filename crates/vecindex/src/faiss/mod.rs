@@ -5,14 +5,14 @@
 //!
 //! | key | values | default | meaning |
 //! |---|---|---|---|
-//! | `index_type` | `Flat`, `HNSW`, `IVF` | `Flat` | index kind (only `Flat` in this version) |
+//! | `index_type` | `Flat`, `HNSW`, `IVF` | `Flat` | index kind (`Flat` and `IVF` in this version) |
 //! | `metric` | `L2`, `IP` | `L2` | squared L2 distance (ascending) or inner product (descending) |
 //! | `d` | 1..=1048576 | from the data | if given, the embeddings must have this dimension |
 //! | `m` | 2..=512 | 32 | HNSW neighbours per node |
 //! | `efSearch` | ≥ 1 | 16 | HNSW search breadth |
 //! | `efConstruction` | ≥ 1 | 40 | HNSW build breadth |
 //! | `nlists` (`nlist`) | ≥ 1 | 100 | IVF lists |
-//! | `nprobe` | ≥ 1 | — | IVF lists probed per query |
+//! | `nprobe` | ≥ 1 | max(8, ⌈nlists/6⌉) | IVF lists probed per query (see [`default_nprobe`]) |
 
 pub mod flat;
 pub mod format;
