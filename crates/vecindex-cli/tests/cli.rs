@@ -420,7 +420,7 @@ fn ivf_build_and_query_with_nprobe() {
         "build",
         "faiss",
         "index_type=IVF",
-        "nlists=8",
+        "nlists=16",
         "--input",
         &p(&d, "items.npy"),
         "--output",
@@ -428,20 +428,20 @@ fn ivf_build_and_query_with_nprobe() {
     ]);
     // 500 points for 8 lists is fewer than faiss's 39 per list: a warning, not an error.
     assert!(String::from_utf8_lossy(&o.stderr)
-        .contains("warning: clustering 500 points to 8 centroids"));
+        .contains("warning: clustering 500 points to 16 centroids"));
     let info = ok(&["info", "--json", &p(&d, "ivf.index")]);
     let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(v["index_type"], "IVF");
-    assert_eq!(v["params"]["nlists"], "8");
+    assert_eq!(v["params"]["nlists"], "16");
     assert_eq!(
         v["params"]["nprobe"], "8",
-        "default nprobe is capped at nlists"
+        "default nprobe is max(8, nlists/6)"
     );
-    // nprobe at query time: all lists probed = exact.
+    // nprobe at query time: all 16 lists probed = exact.
     ok(&[
         "query",
         "faiss",
-        "nprobe=8",
+        "nprobe=16",
         "--index",
         &p(&d, "ivf.index"),
         "--queries",
