@@ -113,12 +113,54 @@ impl<'a> ExactSearch<'a> {
         RawResults { ids, distances }
     }
 
+    /// The fused GEMM loop shared by the batch paths: for each block of items in `is..ie`, the
+    /// query tile's keys for that block (squared L2 distances, or negated inner products so that
+    /// smaller is better in both cases) are handed to `f(block_start, block_len, keys)`, row-major
+    /// `(qrows × block_len)`, before the next block is computed.
+    fn for_each_block(
+        &self,
+        qdata: VectorsView<'_>,
+        (is, ie): (usize, usize),
+        mut f: impl FnMut(usize, usize, &mut [f32]),
+    ) {
+        let dim = self.dim;
+        let qrows = qdata.rows();
+        let qnorms = if self.l2 {
+            kernels::row_norms(qdata.as_slice(), dim)
+        } else {
+            Vec::new()
+        };
+        let mut ip = vec![0.0f32; qrows * ITEM_BLOCK];
+        let mut s = is;
+        while s < ie {
+            let e = (s + ITEM_BLOCK).min(ie);
+            let b = e - s;
+            let keys = &mut ip[..qrows * b];
+            gemm::a_times_bt(
+                qdata.as_slice(),
+                qrows,
+                &self.data[s * dim..e * dim],
+                b,
+                dim,
+                keys,
+            );
+            for (i, row) in keys.chunks_exact_mut(b).enumerate() {
+                if self.l2 {
+                    l2_from_ip(row, qnorms[i], &self.norms[s..e]);
+                } else {
+                    row.iter_mut().for_each(|v| *v = -*v);
+                }
+            }
+            f(s, b, keys);
+            s = e;
+        }
+    }
+
     /// k = 1 (k-means assignment, IVF add, coarse search with nprobe 1): the same tiles as the
     /// batch path, but a running argmin per query instead of a heap. Same result as the heap with
     /// k = 1: the first strictly smaller key wins, NaN never does.
     fn search_top1(&self, queries: VectorsView<'_>) -> RawResults {
         let nq = queries.rows();
-        let dim = self.dim;
         let threads = rayon::current_num_threads();
         let tile = QUERY_TILE.min(nq.div_ceil(threads).max(GEMM_MIN_QUERIES));
         let tiles: Vec<(usize, usize)> = (0..nq)
@@ -129,35 +171,10 @@ impl<'a> ExactSearch<'a> {
             .par_iter()
             .map(|&(qs, qe)| {
                 let qrows = qe - qs;
-                let qdata = queries.slice_rows(qs, qe);
-                let qnorms = if self.l2 {
-                    kernels::row_norms(qdata.as_slice(), dim)
-                } else {
-                    Vec::new()
-                };
                 let mut best = vec![f32::INFINITY; qrows];
                 let mut best_id = vec![-1i64; qrows];
-                let mut ip = vec![0.0f32; qrows * ITEM_BLOCK];
-                let n = self.n();
-                let mut s = 0;
-                while s < n {
-                    let e = (s + ITEM_BLOCK).min(n);
-                    let b = e - s;
-                    gemm::a_times_bt(
-                        qdata.as_slice(),
-                        qrows,
-                        &self.data[s * dim..e * dim],
-                        b,
-                        dim,
-                        &mut ip,
-                    );
-                    for i in 0..qrows {
-                        let row = &mut ip[i * b..(i + 1) * b];
-                        if self.l2 {
-                            l2_from_ip(row, qnorms[i], &self.norms[s..e]);
-                        } else {
-                            row.iter_mut().for_each(|v| *v = -*v);
-                        }
+                self.for_each_block(queries.slice_rows(qs, qe), (0, self.n()), |s, b, keys| {
+                    for (i, row) in keys.chunks_exact(b).enumerate() {
                         let (mut bk, mut bi) = (best[i], best_id[i]);
                         // Vectorised test per chunk; walk only chunks that improve the minimum.
                         for (c, chunk) in row.chunks(16).enumerate() {
@@ -175,8 +192,7 @@ impl<'a> ExactSearch<'a> {
                         best[i] = bk;
                         best_id[i] = bi;
                     }
-                    s = e;
-                }
+                });
                 (best, best_id)
             })
             .collect();
@@ -269,42 +285,15 @@ impl<'a> ExactSearch<'a> {
         &self,
         queries: VectorsView<'_>,
         (qs, qe): (usize, usize),
-        (is, ie): (usize, usize),
+        items: (usize, usize),
         k: usize,
     ) -> Vec<TopK> {
-        let dim = self.dim;
-        let qrows = qe - qs;
-        let qdata = queries.slice_rows(qs, qe);
-        let qnorms = if self.l2 {
-            kernels::row_norms(qdata.as_slice(), dim)
-        } else {
-            Vec::new()
-        };
-        let mut heaps: Vec<TopK> = (0..qrows).map(|_| TopK::new(k, self.tie())).collect();
-        let mut ip = vec![0.0f32; qrows * ITEM_BLOCK];
-        let mut s = is;
-        while s < ie {
-            let e = (s + ITEM_BLOCK).min(ie);
-            let brows = e - s;
-            gemm::a_times_bt(
-                qdata.as_slice(),
-                qrows,
-                &self.data[s * dim..e * dim],
-                brows,
-                dim,
-                &mut ip,
-            );
-            for (i, heap) in heaps.iter_mut().enumerate() {
-                let row = &mut ip[i * brows..(i + 1) * brows];
-                if self.l2 {
-                    l2_from_ip(row, qnorms[i], &self.norms[s..e]);
-                    offer_below(heap, row, s, 1.0);
-                } else {
-                    offer_below(heap, row, s, -1.0);
-                }
+        let mut heaps: Vec<TopK> = (qs..qe).map(|_| TopK::new(k, self.tie())).collect();
+        self.for_each_block(queries.slice_rows(qs, qe), items, |s, b, keys| {
+            for (heap, row) in heaps.iter_mut().zip(keys.chunks_exact(b)) {
+                offer_below(heap, row, s, 1.0);
             }
-            s = e;
-        }
+        });
         heaps
     }
 

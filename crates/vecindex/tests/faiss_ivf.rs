@@ -296,3 +296,51 @@ fn ivf_errors_and_warnings() {
         .unwrap();
     assert_eq!(re.info().params["nprobe"], "1");
 }
+
+/// The legacy `IvFl` layout (faiss before 2018: per-list id vectors, the direct map, then per-list
+/// float vectors) holds the same index; we rebuild one from a current file and read it.
+#[test]
+fn legacy_ivfl_layout_reads_like_iwfl() {
+    let path = common::fixtures().join("faiss/ivf_l2.index");
+    let current = FaissBuilder::new().load(&path).unwrap();
+    let FaissIndex::Ivf(ivf) = current.index() else {
+        panic!()
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    // Header (37 bytes incl. fourcc), nlist and nprobe (16), the quantizer record (37 + 8 + 4·nlist·d).
+    let q_end = 37 + 16 + 37 + 8 + 4 * ivf.nlist() * ivf.dim();
+    let mut legacy = b"IvFl".to_vec();
+    legacy.extend_from_slice(&bytes[4..q_end]);
+    let lists: Vec<(Vec<f32>, Vec<i64>)> = (0..ivf.nlist()).map(|l| list(ivf, l)).collect();
+    for (_, ids) in &lists {
+        legacy.extend_from_slice(&(ids.len() as u64).to_le_bytes());
+        ids.iter()
+            .for_each(|i| legacy.extend_from_slice(&i.to_le_bytes()));
+    }
+    legacy.push(0); // direct map: none
+    legacy.extend_from_slice(&0u64.to_le_bytes());
+    for (codes, _) in &lists {
+        legacy.extend_from_slice(&(codes.len() as u64).to_le_bytes());
+        codes
+            .iter()
+            .for_each(|v| legacy.extend_from_slice(&v.to_le_bytes()));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("legacy.index");
+    std::fs::write(&p, &legacy).unwrap();
+    let old = FaissBuilder::new().load(&p).unwrap();
+    assert_eq!(old.info().format, "faiss IvFl");
+    // Saved again, it is the current format, byte for byte.
+    assert_eq!(old.to_bytes(), bytes);
+    // Truncations of the legacy file are errors.
+    for cut in (0..legacy.len()).step_by(97) {
+        std::fs::write(&p, &legacy[..cut]).unwrap();
+        assert!(FaissBuilder::new().load(&p).is_err(), "cut {cut}");
+    }
+}
+
+/// The vectors and ids of list `l`, read back through search-free accessors.
+fn list(ivf: &IvfIndex, l: usize) -> (Vec<f32>, Vec<i64>) {
+    let (codes, ids) = ivf.list(l);
+    (codes.to_vec(), ids.to_vec())
+}

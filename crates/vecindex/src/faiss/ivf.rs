@@ -131,6 +131,11 @@ impl IvfIndex {
         self.nprobe = nprobe;
     }
 
+    /// The vectors (row-major) and ids of list `l`.
+    pub fn list(&self, l: usize) -> (&[f32], &[i64]) {
+        (&self.codes[l], &self.ids[l])
+    }
+
     /// Sizes of the lists.
     pub fn list_sizes(&self) -> Vec<usize> {
         self.ids.iter().map(Vec::len).collect()
@@ -169,6 +174,20 @@ impl IvfIndex {
         Ok(RawResults { ids, distances })
     }
 
+    /// Offers every vector of list `l` to `heap` with its direct distance to `q` (`buf` is scratch).
+    fn scan_list_into(&self, heap: &mut TopK, q: &[f32], l: usize, buf: &mut Vec<f32>) {
+        let kern = kernels::kernels();
+        let ids = &self.ids[l];
+        buf.resize(ids.len(), 0.0);
+        if self.metric == Metric::L2 {
+            (kern.scan_l2)(q, &self.codes[l], buf);
+            offer(heap, buf, 1.0, |j| ids[j]);
+        } else {
+            (kern.scan_dot)(q, &self.codes[l], buf);
+            offer(heap, buf, -1.0, |j| ids[j]);
+        }
+    }
+
     /// Query by query, lists in coarse order, direct distances: faiss's exact semantics.
     fn scan_each(
         &self,
@@ -178,9 +197,6 @@ impl IvfIndex {
         k: usize,
         tie: TieOrder,
     ) -> Vec<TopK> {
-        let l2 = self.metric == Metric::L2;
-        let kern = kernels::kernels();
-        let sign = if l2 { 1.0 } else { -1.0 };
         let rows: Vec<(usize, &[f32])> = queries.iter().enumerate().collect();
         rows.par_iter()
             .map_init(Vec::new, |buf: &mut Vec<f32>, &(qi, q)| {
@@ -194,13 +210,7 @@ impl IvfIndex {
                     if ids.is_empty() {
                         continue;
                     }
-                    buf.resize(ids.len(), 0.0);
-                    if l2 {
-                        (kern.scan_l2)(q, &self.codes[l], buf);
-                    } else {
-                        (kern.scan_dot)(q, &self.codes[l], buf);
-                    }
-                    offer(&mut heap, buf, sign, |j| ids[j]);
+                    self.scan_list_into(&mut heap, q, l, buf);
                 }
                 heap
             })
@@ -249,7 +259,6 @@ impl IvfIndex {
                 };
                 let mut qmat: Vec<f32> = Vec::new();
                 let mut ip: Vec<f32> = Vec::new();
-                let kern = kernels::kernels();
                 for (l, qlist) in by_list.iter().enumerate() {
                     let ids = &self.ids[l];
                     if qlist.is_empty() || ids.is_empty() {
@@ -260,12 +269,7 @@ impl IvfIndex {
                         ip.resize(ids.len(), 0.0);
                         for &lq in qlist {
                             let q = queries.row(qs + lq as usize);
-                            if l2 {
-                                (kern.scan_l2)(q, codes, &mut ip);
-                            } else {
-                                (kern.scan_dot)(q, codes, &mut ip);
-                            }
-                            offer(&mut heaps[lq as usize], &ip, sign, |j| ids[j]);
+                            self.scan_list_into(&mut heaps[lq as usize], q, l, &mut ip);
                         }
                         continue;
                     }
