@@ -37,6 +37,7 @@ pub struct ReadmeDoctests;
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod exact;
 pub mod faiss;
 pub mod io;
