@@ -30,6 +30,8 @@ pub enum Command {
     Query(QueryArgs),
     /// Describe an index file (format, type, metric, d, n, parameters).
     Info(InfoArgs),
+    /// Evaluate retrieval: top-k per user with the backend and exactly, NDCG/MRR/recall/... of both.
+    Eval(crate::eval::EvalArgs),
     /// Run the main job end to end on built-in synthetic embeddings (no files, no server).
     Demo(crate::demo::DemoArgs),
     /// Side-by-side benchmark against the peer library (faiss-cpu) in the test venv.

@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod eval;
 mod peer_bench;
 mod progress;
 
@@ -35,6 +36,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Query(a) => cli::query(a),
         cli::Command::Info(a) => cli::info(a),
         cli::Command::Demo(a) => demo::run(a),
+        cli::Command::Eval(a) => eval::run(a),
         cli::Command::PeerBench(a) => peer_bench::run(a),
     }
 }

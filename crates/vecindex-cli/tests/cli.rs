@@ -504,3 +504,109 @@ fn ivf_build_and_query_with_nprobe() {
         &["500 vectors", "nlists=1000"],
     );
 }
+
+/// A recommender set with a known answer: user u is a copy of "near" item u and also liked "far"
+/// item 200 + u, which lives in a cluster 100 units away. Exact L2 top-10 always finds the near
+/// item at rank 1 and never a far one, so recall@10 = 0.5, precision@10 = 0.1, MRR = 1,
+/// hit rate = 1, NDCG@10 = 1 / (1 + 1/log2 3).
+#[test]
+fn eval_reaches_the_analytic_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = 16;
+    let near = vecindex::synth::gaussian(200, d, 11).into_vec();
+    let far: Vec<f32> = vecindex::synth::gaussian(200, d, 12)
+        .into_vec()
+        .iter()
+        .map(|x| x + 100.0)
+        .collect();
+    let items: Vec<f32> = near.iter().chain(&far).copied().collect();
+    let users: Vec<f32> = near[..100 * d].to_vec();
+    write_npy(&dir.path().join("items.npy"), 400, d, &items);
+    write_npy(&dir.path().join("users.npy"), 100, d, &users);
+    let mut csv = String::from("user,item\n");
+    for u in 0..100 {
+        csv += &format!("{u},{u}\n{u},{}\n", 200 + u);
+    }
+    std::fs::write(dir.path().join("truth.csv"), csv).unwrap();
+    let pp = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let run_eval = |params: &[&str]| -> serde_json::Value {
+        let mut args = vec!["eval", "faiss"];
+        args.extend_from_slice(params);
+        let (u, i, t) = (pp("users.npy"), pp("items.npy"), pp("truth.csv"));
+        args.extend_from_slice(&[
+            "--users", &u, "--items", &i, "--truth", &t, "-k", "1,10", "--json",
+        ]);
+        serde_json::from_slice(&ok(&args).stdout).unwrap()
+    };
+    let v = run_eval(&[]);
+    let e = &v["exact"];
+    let near = |a: &serde_json::Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-9;
+    assert!(near(&e["recall@10"], 0.5), "{v}");
+    assert!(near(&e["precision@10"], 0.1));
+    assert!(near(&e["mrr@10"], 1.0));
+    assert!(near(&e["hit_rate@10"], 1.0));
+    assert!(near(&e["pooled_recall@10"], 0.5));
+    assert!(near(&e["ndcg@10"], 1.0 / (1.0 + 1.0 / 3f64.log2())));
+    assert!(near(&e["recall@1"], 0.5) && near(&e["precision@1"], 1.0));
+    assert_eq!(v["users"], 100);
+    // Flat is exact: the ANN row equals the exact row.
+    assert_eq!(v["ann"], v["exact"]);
+    assert!(near(&v["ann_vs_exact"]["recall@10"], 1.0));
+    // IVF with one probe loses some of the exact top-10 but keeps the rank-1 copy.
+    let v = run_eval(&["index_type=IVF", "nlists=16", "nprobe=1"]);
+    let r = v["ann_vs_exact"]["recall@10"].as_f64().unwrap();
+    assert!(r < 1.0 && r > 0.3, "{r}");
+    assert!(near(&v["ann"]["recall@1"], 0.5));
+    // Custom item ids are mapped back to rows.
+    let ids: Vec<i64> = (0..400).map(|i| 10_000 + i * 7).collect();
+    std::fs::write(dir.path().join("ids.npy"), npy::npy_i64(&[400], &ids)).unwrap();
+    let idp = pp("ids.npy");
+    let v = run_eval(&["--item-ids", &idp]);
+    assert!(near(&v["ann"]["recall@10"], 0.5), "{v}");
+    // Users with no held-out items are left out and counted; bad input is one clear line.
+    std::fs::write(dir.path().join("few.csv"), "0,0\n1,1\n").unwrap();
+    let o = ok(&[
+        "eval",
+        "faiss",
+        "--users",
+        &pp("users.npy"),
+        "--items",
+        &pp("items.npy"),
+        "--truth",
+        &pp("few.csv"),
+        "-k",
+        "5",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("98 without held-out items left out"));
+    std::fs::write(dir.path().join("bad.csv"), "0,0\n1,999\n").unwrap();
+    fails(
+        &[
+            "eval",
+            "faiss",
+            "--users",
+            &pp("users.npy"),
+            "--items",
+            &pp("items.npy"),
+            "--truth",
+            &pp("bad.csv"),
+            "-k",
+            "5",
+        ],
+        &["out of range", "400 items"],
+    );
+    fails(
+        &[
+            "eval",
+            "faiss",
+            "--users",
+            &pp("users.npy"),
+            "--items",
+            &pp("items.npy"),
+            "--truth",
+            &pp("few.csv"),
+            "-k",
+            "0",
+        ],
+        &["k must be at least 1"],
+    );
+}
