@@ -34,6 +34,8 @@ pub enum Command {
     Eval(crate::eval::EvalArgs),
     /// Run the main job end to end on built-in synthetic embeddings (no files, no server).
     Demo(crate::demo::DemoArgs),
+    /// Benchmark a grid of backends/parameters on one dataset: recall, QPS, latency, size; JSON, CSV, charts.
+    Bench(crate::bench::BenchArgs),
     /// Side-by-side benchmark against the peer library (faiss-cpu) in the test venv.
     PeerBench(crate::peer_bench::PeerBenchArgs),
 }

@@ -1,10 +1,12 @@
 //! `vecindex`: the command-line face of the vecindex library. A thin layer: parse arguments,
 //! call the library's public API, show progress, and turn errors into one line and exit code 1.
 
+mod bench;
 mod cli;
 mod demo;
 mod eval;
 mod peer_bench;
+mod plot;
 mod progress;
 
 use clap::Parser;
@@ -37,6 +39,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Info(a) => cli::info(a),
         cli::Command::Demo(a) => demo::run(a),
         cli::Command::Eval(a) => eval::run(a),
+        cli::Command::Bench(a) => bench::run(a),
         cli::Command::PeerBench(a) => peer_bench::run(a),
     }
 }

@@ -610,3 +610,115 @@ fn eval_reaches_the_analytic_metrics() {
         &["k must be at least 1"],
     );
 }
+
+#[test]
+fn bench_writes_json_csv_svg_png() {
+    let d = data();
+    let out = d.dir.join("bench");
+    let o = ok(&[
+        "bench",
+        "--base",
+        &p(&d, "items.npy"),
+        "--queries",
+        &p(&d, "queries.npy"),
+        "-k",
+        "5",
+        "--run",
+        "faiss",
+        "--run",
+        "faiss index_type=IVF nlists=16 ; nprobe=1,4,16",
+        "--out",
+        out.to_str().unwrap(),
+        "--repeat",
+        "1",
+        "--single",
+        "5",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("recall"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let rows = v["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["recall"].as_f64(), Some(1.0), "Flat is exact");
+    assert_eq!(rows[3]["sweep"], "nprobe=16");
+    assert_eq!(
+        rows[3]["recall"].as_f64(),
+        Some(1.0),
+        "all 16 lists probed is exact"
+    );
+    assert!(rows[1]["recall"].as_f64().unwrap() <= 1.0);
+    for r in rows {
+        assert!(r["qps"].as_f64().unwrap() > 0.0 && r["index_bytes"].as_u64().unwrap() > 0);
+        assert!(r["p99_ms"].as_f64().unwrap() >= r["p50_ms"].as_f64().unwrap());
+    }
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5);
+    assert!(csv.starts_with("label,backend,params,sweep,metric,k,build_s,index_bytes,peak_rss_bytes,recall,qps,p50_ms,p99_ms"));
+    let svg = std::fs::read_to_string(out.join("recall_qps.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("</svg>")
+            && (svg.contains("<polyline") || svg.contains("<path"))
+    );
+    // The PNG decodes, has the chart's size, and is not blank.
+    let decoder = png::Decoder::new(std::fs::File::open(out.join("recall_qps.png")).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (960, 640));
+    let px = &buf[..info.buffer_size()];
+    let non_white = px
+        .chunks(info.color_type.samples())
+        .filter(|c| c.iter().any(|&b| b < 200))
+        .count();
+    assert!(non_white > 2000, "only {non_white} non-white pixels");
+    // The ground truth was cached next to the queries; a TOML grid with relative paths reuses it.
+    assert!(d.dir.join("queries.gt-l2-k5.npy").exists());
+    std::fs::write(
+        d.dir.join("grid.toml"),
+        "[dataset]\nbase = \"items.npy\"\nqueries = \"queries.npy\"\nk = 5\n\n[[run]]\nbackend = \"faiss\"\nlabel = \"flat ip\"\nparams = { metric = \"IP\" }\n",
+    )
+    .unwrap();
+    let out2 = d.dir.join("bench2");
+    ok(&[
+        "bench",
+        "--config",
+        &p(&d, "grid.toml"),
+        "--out",
+        out2.to_str().unwrap(),
+        "--repeat",
+        "1",
+        "--single",
+        "3",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out2.join("results.json")).unwrap()).unwrap();
+    assert_eq!(v["results"][0]["label"], "flat ip");
+    assert_eq!(v["results"][0]["recall"].as_f64(), Some(1.0));
+    fails(
+        &[
+            "bench",
+            "--base",
+            &p(&d, "items.npy"),
+            "--queries",
+            &p(&d, "queries.npy"),
+            "--run",
+            "faiss index_type=HSNW",
+            "--out",
+            out2.to_str().unwrap(),
+        ],
+        &["Flat, HNSW, IVF"],
+    );
+    fails(
+        &[
+            "bench",
+            "--base",
+            &p(&d, "items.npy"),
+            "--queries",
+            &p(&d, "queries.npy"),
+            "--out",
+            out2.to_str().unwrap(),
+        ],
+        &["nothing to run"],
+    );
+}

@@ -1,0 +1,425 @@
+//! `vecindex bench`: a grid of backends and parameters on one dataset with ground truth — build
+//! time, index size, peak memory, recall@k, batch QPS and single-query latency — written as JSON
+//! and CSV, with an ann-benchmarks style recall/QPS chart in SVG and PNG.
+//!
+//! Every run goes through `builder_factory`, so a backend added to the library is benchmarked
+//! without touching this file.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use vecindex::eval::{exact_neighbors, recall_against};
+use vecindex::io::{self, npy};
+use vecindex::{builder_factory, Config, Metric, Neighbors, Vectors};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Grid file (.toml or .json) with a [dataset] table and [[run]] entries.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Base vectors (instead of / overriding the config's dataset).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Query vectors.
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+    /// Results per query for recall@k and timing.
+    #[arg(short = 'k', long = "top-k")]
+    pub k: Option<usize>,
+    /// A run: `BACKEND [key=value ...] [; KEY=v1,v2,...]` — build parameters, then an optional
+    /// query-time sweep (e.g. `faiss index_type=IVF nlists=100 ; nprobe=1,4,16`). Repeatable.
+    #[arg(long = "run")]
+    pub runs: Vec<String>,
+    /// Output directory for results.json, results.csv, recall_qps.svg, recall_qps.png.
+    #[arg(long, default_value = "bench-out")]
+    pub out: PathBuf,
+    /// Timed repetitions of the batch query (best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Single-query calls timed for the latency percentiles.
+    #[arg(long, default_value_t = 200)]
+    pub single: usize,
+}
+
+/// The grid file.
+#[derive(Debug, Deserialize, Default)]
+pub struct GridFile {
+    #[serde(default)]
+    pub dataset: DatasetSpec,
+    #[serde(default, rename = "run")]
+    pub runs: Vec<RunSpecFile>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct DatasetSpec {
+    pub name: Option<String>,
+    pub base: Option<PathBuf>,
+    pub queries: Option<PathBuf>,
+    pub k: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct RunSpecFile {
+    pub backend: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+    /// One query-time parameter and its values.
+    #[serde(default)]
+    pub sweep: BTreeMap<String, Vec<toml::Value>>,
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses `BACKEND [k=v ...] [; KEY=v1,v2]`.
+fn parse_run_flag(s: &str) -> Result<RunSpecFile> {
+    let (build, sweep) = match s.split_once(';') {
+        Some((b, w)) => (b, Some(w.trim())),
+        None => (s, None),
+    };
+    let mut words = build.split_whitespace();
+    let backend = words
+        .next()
+        .context("--run needs a backend name first")?
+        .to_string();
+    let mut params = BTreeMap::new();
+    for w in words {
+        let (k, v) = w
+            .split_once('=')
+            .with_context(|| format!("--run: expected key=value, got '{w}'"))?;
+        params.insert(k.to_string(), toml::Value::String(v.to_string()));
+    }
+    let mut sw = BTreeMap::new();
+    if let Some(w) = sweep.filter(|w| !w.is_empty()) {
+        let (k, vs) = w
+            .split_once('=')
+            .with_context(|| format!("--run sweep: expected KEY=v1,v2, got '{w}'"))?;
+        sw.insert(
+            k.trim().to_string(),
+            vs.split(',')
+                .map(|v| toml::Value::String(v.trim().to_string()))
+                .collect(),
+        );
+    }
+    Ok(RunSpecFile {
+        backend,
+        label: None,
+        params,
+        sweep: sw,
+    })
+}
+
+/// One measured point.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultRow {
+    pub label: String,
+    pub backend: String,
+    pub params: String,
+    pub sweep: String,
+    pub metric: String,
+    pub k: usize,
+    pub build_s: f64,
+    pub index_bytes: u64,
+    pub peak_rss_bytes: u64,
+    pub recall: f64,
+    pub qps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+fn proc_status(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// Ground truth for `metric`, from the cache next to the queries (or in `out`), else computed
+/// exactly (in parallel) and cached.
+fn ground_truth(
+    base: &Vectors,
+    queries: &Vectors,
+    qpath: &Path,
+    metric: Metric,
+    k: usize,
+    out: &Path,
+) -> Result<Neighbors> {
+    let stem = qpath
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("queries");
+    let name = format!("{stem}.gt-{}-k{k}.npy", metric.name().to_ascii_lowercase());
+    let beside = qpath.parent().unwrap_or(Path::new(".")).join(&name);
+    let mine = out.join(&name);
+    for p in [&beside, &mine] {
+        if let Ok(bytes) = std::fs::read(p) {
+            let a = npy::parse_npy(&bytes, &p.display().to_string())?;
+            if let (npy::NpyData::Int(ids), [r, c]) = (a.data, a.shape.as_slice()) {
+                if *r == queries.rows() && *c == k {
+                    return Ok(Neighbors {
+                        ids,
+                        distances: vec![0.0; r * c],
+                        n_queries: *r,
+                        k,
+                        metric,
+                    });
+                }
+            }
+        }
+    }
+    let sp = crate::progress::spinner(&format!("computing exact top-{k} ground truth ({metric})"));
+    let gt = exact_neighbors(base.view(), queries.view(), metric, k)?;
+    sp.finish_and_clear();
+    let bytes = npy::npy_i64(&[queries.rows(), k], &gt.ids);
+    if io::atomic_write(&beside, &bytes).is_err() {
+        // Read-only data directory (e.g. ../shared): cache in the output directory instead.
+        io::atomic_write(&mine, &bytes)?;
+    }
+    Ok(gt)
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let mut grid = match &a.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let is_json = p
+                .extension()
+                .map(|e| e.eq_ignore_ascii_case("json"))
+                .unwrap_or(false);
+            let g: GridFile = if is_json {
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{}: invalid grid", p.display()))?
+            } else {
+                toml::from_str(&text).with_context(|| format!("{}: invalid grid", p.display()))?
+            };
+            // Relative data paths are relative to the grid file.
+            let dir = p.parent().unwrap_or(Path::new("."));
+            let mut g = g;
+            for path in [&mut g.dataset.base, &mut g.dataset.queries]
+                .into_iter()
+                .flatten()
+            {
+                if path.is_relative() {
+                    *path = dir.join(&*path);
+                }
+            }
+            g
+        }
+        None => GridFile::default(),
+    };
+    if let Some(b) = a.base.clone() {
+        grid.dataset.base = Some(b);
+    }
+    if let Some(q) = a.queries.clone() {
+        grid.dataset.queries = Some(q);
+    }
+    for r in &a.runs {
+        grid.runs.push(parse_run_flag(r)?);
+    }
+    let base_path = grid
+        .dataset
+        .base
+        .clone()
+        .context("no base vectors: give --base or [dataset] base in --config")?;
+    let query_path = grid
+        .dataset
+        .queries
+        .clone()
+        .context("no queries: give --queries or [dataset] queries")?;
+    if grid.runs.is_empty() {
+        bail!("nothing to run: give --run or [[run]] entries in --config");
+    }
+    let k = a.k.or(grid.dataset.k).unwrap_or(10);
+    if k == 0 {
+        bail!("k must be at least 1");
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let base = crate::cli::read_vectors(&base_path, None)?;
+    let queries = crate::cli::read_vectors(&query_path, None)?;
+    let data_name = grid
+        .dataset
+        .name
+        .clone()
+        .unwrap_or_else(|| base_path.display().to_string());
+    let steps: u64 = grid
+        .runs
+        .iter()
+        .map(|r| r.sweep.values().next().map(|v| v.len()).unwrap_or(1) as u64)
+        .sum();
+    let pb = crate::progress::bar(steps, "bench");
+    let mut rows = Vec::new();
+    let mut gts: BTreeMap<&'static str, Neighbors> = BTreeMap::new();
+    for spec in &grid.runs {
+        if spec.sweep.len() > 1 {
+            bail!(
+                "run '{}': sweep one query-time parameter at a time",
+                spec.backend
+            );
+        }
+        let params: Vec<(String, String)> = spec
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), value_text(v)))
+            .collect();
+        let params_text = params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let label = spec
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("{} {params_text}", spec.backend).trim().to_string());
+        let config: Config = params.iter().cloned().collect();
+        let builder =
+            builder_factory(&spec.backend, &config).with_context(|| format!("run '{label}'"))?;
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let rss_before = proc_status("VmRSS:");
+        let t = Instant::now();
+        let mut indexer = builder
+            .from_embeddings(base.view())
+            .with_context(|| format!("run '{label}'"))?;
+        let build_s = t.elapsed().as_secs_f64();
+        let idx_path = a.out.join(".bench.index");
+        indexer.save(&idx_path)?;
+        let index_bytes = std::fs::metadata(&idx_path).map(|m| m.len()).unwrap_or(0);
+        let _ = std::fs::remove_file(&idx_path);
+        let metric = indexer.metric();
+        let gt = match gts.get(metric.name()) {
+            Some(g) => g.clone(),
+            None => {
+                let g = ground_truth(&base, &queries, &query_path, metric, k, &a.out)?;
+                gts.insert(metric.name(), g.clone());
+                g
+            }
+        };
+        let sweep: Vec<(String, String)> = match spec.sweep.iter().next() {
+            Some((key, vals)) => vals.iter().map(|v| (key.clone(), value_text(v))).collect(),
+            None => vec![(String::new(), String::new())],
+        };
+        for (key, val) in sweep {
+            if !key.is_empty() {
+                indexer
+                    .set_param(&key, &val)
+                    .with_context(|| format!("run '{label}'"))?;
+            }
+            let q = queries.view();
+            indexer.query(q.slice_rows(0, q.rows().min(32)), k)?;
+            let mut best = f64::MAX;
+            let mut res = None;
+            for _ in 0..a.repeat.max(1) {
+                let t = Instant::now();
+                let r = indexer.query(q, k)?;
+                best = best.min(t.elapsed().as_secs_f64());
+                res = Some(r);
+            }
+            let res = res.expect("at least one repetition");
+            let mut lat: Vec<f64> = (0..a.single.min(q.rows()))
+                .map(|i| {
+                    let t = Instant::now();
+                    let _ = indexer.query(q.slice_rows(i, i + 1), k);
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            lat.sort_by(f64::total_cmp);
+            let pct = |p: f64| {
+                if lat.is_empty() {
+                    f64::NAN
+                } else {
+                    lat[((lat.len() - 1) as f64 * p).round() as usize]
+                }
+            };
+            rows.push(ResultRow {
+                label: label.clone(),
+                backend: spec.backend.clone(),
+                params: params_text.clone(),
+                sweep: if key.is_empty() {
+                    String::new()
+                } else {
+                    format!("{key}={val}")
+                },
+                metric: metric.name().to_string(),
+                k,
+                build_s,
+                index_bytes,
+                peak_rss_bytes: proc_status("VmHWM:").saturating_sub(rss_before),
+                recall: recall_against(&res, &gt, k),
+                qps: q.rows() as f64 / best,
+                p50_ms: pct(0.5),
+                p99_ms: pct(0.99),
+            });
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    write_outputs(&a.out, &data_name, k, &rows)?;
+    println!(
+        "{:<40} {:<14} {:>8} {:>10} {:>10} {:>7} {:>10} {:>8} {:>8}",
+        "run", "sweep", "build s", "size MB", "peak MB", "recall", "q/s", "p50 ms", "p99 ms"
+    );
+    for r in &rows {
+        println!(
+            "{:<40} {:<14} {:>8.2} {:>10.1} {:>10.1} {:>7.4} {:>10.0} {:>8.3} {:>8.3}",
+            r.label,
+            r.sweep,
+            r.build_s,
+            r.index_bytes as f64 / 1e6,
+            r.peak_rss_bytes as f64 / 1e6,
+            r.recall,
+            r.qps,
+            r.p50_ms,
+            r.p99_ms
+        );
+    }
+    println!(
+        "wrote {}/results.json, results.csv, recall_qps.svg, recall_qps.png",
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn write_outputs(out: &Path, data: &str, k: usize, rows: &[ResultRow]) -> Result<()> {
+    let json = serde_json::json!({ "dataset": data, "k": k, "results": rows });
+    io::atomic_write(
+        &out.join("results.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    let mut csv = String::from("label,backend,params,sweep,metric,k,build_s,index_bytes,peak_rss_bytes,recall,qps,p50_ms,p99_ms\n");
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for r in rows {
+        csv += &format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            q(&r.label),
+            q(&r.backend),
+            q(&r.params),
+            q(&r.sweep),
+            r.metric,
+            r.k,
+            r.build_s,
+            r.index_bytes,
+            r.peak_rss_bytes,
+            r.recall,
+            r.qps,
+            r.p50_ms,
+            r.p99_ms
+        );
+    }
+    io::atomic_write(&out.join("results.csv"), csv.as_bytes())?;
+    crate::plot::recall_qps(out, &format!("{data} — recall@{k} vs QPS"), k, rows)
+}

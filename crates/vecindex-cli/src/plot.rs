@@ -1,0 +1,120 @@
+//! The recall-vs-QPS chart (log QPS over recall, one line per run, like ann-benchmarks), drawn
+//! with plotters to SVG and PNG.
+
+use crate::bench::ResultRow;
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+const SIZE: (u32, u32) = (960, 640);
+
+/// Registers a system TrueType font once; text is drawn only when one was found
+/// (`VECINDEX_FONT` names a .ttf; else common Debian locations are tried).
+fn have_font() -> bool {
+    static FONT: OnceLock<bool> = OnceLock::new();
+    *FONT.get_or_init(|| {
+        let candidates = std::env::var("VECINDEX_FONT").into_iter().chain([
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".to_string(),
+            "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf".to_string(),
+            "/usr/share/fonts/truetype/freefont/FreeSans.ttf".to_string(),
+        ]);
+        for c in candidates {
+            if let Ok(bytes) = std::fs::read(&c) {
+                let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, leaked).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+}
+
+/// Writes `recall_qps.svg` and `recall_qps.png` into `out`.
+pub fn recall_qps(out: &Path, title: &str, k: usize, rows: &[ResultRow]) -> Result<()> {
+    let mut series: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in rows {
+        if r.qps.is_finite() && r.qps > 0.0 {
+            series
+                .entry(r.label.as_str())
+                .or_default()
+                .push((r.recall, r.qps));
+        }
+    }
+    for pts in series.values_mut() {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    let text = have_font();
+    let svg_path = out.join("recall_qps.svg");
+    let svg = SVGBackend::new(&svg_path, SIZE).into_drawing_area();
+    draw(svg, title, k, &series, text)?;
+    let png_path = out.join("recall_qps.png");
+    let png = BitMapBackend::new(&png_path, SIZE).into_drawing_area();
+    draw(png, title, k, &series, text)?;
+    Ok(())
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    k: usize,
+    series: &BTreeMap<&str, Vec<(f64, f64)>>,
+    text: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the chart: {e}");
+    root.fill(&WHITE).map_err(err)?;
+    let qps: Vec<f64> = series.values().flatten().map(|p| p.1).collect();
+    let lo = qps.iter().copied().fold(f64::MAX, f64::min).max(1e-3);
+    let hi = qps.iter().copied().fold(0.0, f64::max).max(lo * 10.0);
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .margin(20)
+        .x_label_area_size(45)
+        .y_label_area_size(70);
+    if text {
+        builder.caption(title, ("sans-serif", 22));
+    }
+    let mut chart = builder
+        .build_cartesian_2d(0f64..1.0f64, (lo / 1.5..hi * 1.5).log_scale())
+        .map_err(err)?;
+    let mut mesh = chart.configure_mesh();
+    if text {
+        mesh.x_desc(format!("recall@{k}"))
+            .y_desc("queries per second (log)")
+            .y_label_formatter(&|v| format!("{v:.0}"));
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw().map_err(err)?;
+    for (i, (label, pts)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let s = chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .map_err(err)?;
+        if text {
+            s.label(*label).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        }
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .map_err(err)?;
+    }
+    if text {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerLeft)
+            .draw()
+            .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
