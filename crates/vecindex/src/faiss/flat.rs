@@ -49,6 +49,14 @@ impl FlatIndex {
         self.metric
     }
 
+    /// Appends rows (same dimension, already validated).
+    pub fn append(&mut self, rows: &[f32]) {
+        self.data.extend_from_slice(rows);
+        if self.metric == Metric::L2 {
+            self.norms.extend(kernels::row_norms(rows, self.dim));
+        }
+    }
+
     /// The stored vectors, row-major.
     pub fn data(&self) -> &[f32] {
         &self.data

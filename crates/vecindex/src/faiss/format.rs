@@ -2,6 +2,7 @@
 //! per index record, the common header, and the records vecindex reads and writes.
 
 use super::flat::FlatIndex;
+use super::hnsw::{HnswGraph, HnswIndex};
 use super::ivf::{DirectMap, IvfIndex};
 use super::FaissIndex;
 use crate::error::{Error, Result};
@@ -14,6 +15,7 @@ pub const FLAT_ANY: &[u8; 4] = b"IxFl";
 pub const ID_MAP: &[u8; 4] = b"IxMp";
 pub const ID_MAP2: &[u8; 4] = b"IxM2";
 pub const IVF_FLAT: &[u8; 4] = b"IwFl";
+pub const HNSW_FLAT: &[u8; 4] = b"IHNf";
 pub const IVF_FLAT_LEGACY: &[u8; 4] = b"IvFl";
 pub const IVF_FLAT_LEGACY_U8: &[u8; 4] = b"IvFL";
 const INVLISTS_ARRAY: &[u8; 4] = b"ilar";
@@ -110,6 +112,8 @@ pub struct ReadIndex {
     pub index: FaissIndex,
     pub id_map: Option<Vec<i64>>,
     pub format: String,
+    /// True when the id map was an `IxM2` (IndexIDMap2) record: same bytes, kept on save.
+    pub idmap2: bool,
 }
 
 /// Reads a whole faiss index file.
@@ -157,6 +161,7 @@ pub fn read_index_file(bytes: &[u8], src: &str) -> Result<ReadIndex> {
             index,
             id_map: Some(ids),
             format: format!("faiss {}({})", cc_str(&fourcc), cc_str(&inner_cc)),
+            idmap2: &fourcc == ID_MAP2,
         })
     } else {
         let index = read_record(&mut r, fourcc)?;
@@ -164,6 +169,7 @@ pub fn read_index_file(bytes: &[u8], src: &str) -> Result<ReadIndex> {
             index,
             id_map: None,
             format: format!("faiss {}", cc_str(&fourcc)),
+            idmap2: false,
         })
     }
 }
@@ -177,8 +183,9 @@ fn read_record(r: &mut ByteReader<'_>, fourcc: [u8; 4]) -> Result<FaissIndex> {
     match &fourcc {
         FLAT_L2 | FLAT_IP | FLAT_ANY => Ok(FaissIndex::Flat(read_flat_body(r, &fourcc)?)),
         IVF_FLAT | IVF_FLAT_LEGACY | IVF_FLAT_LEGACY_U8 => Ok(FaissIndex::Ivf(read_ivf_body(r, &fourcc)?)),
-        b"IHNf" => Err(Error::Unsupported(format!(
-            "faiss index type '{}' is not supported by this version of vecindex (Flat and IVF-Flat only)",
+        HNSW_FLAT => Ok(FaissIndex::Hnsw(read_hnsw_body(r)?)),
+        b"IHNp" | b"IHNs" | b"IHN2" | b"IHNc" | b"IHc2" | b"IHfP" | b"IH00" => Err(Error::Unsupported(format!(
+            "faiss index type '{}' is not supported (vecindex reads HNSW over flat storage, 'IHNf')",
             cc_str(&fourcc)
         ))),
         ID_MAP | ID_MAP2 => Err(r.error("nested IndexIDMap records are not supported")),
@@ -243,6 +250,11 @@ pub fn write_flat(w: &mut ByteWriter, f: &FlatIndex) {
 
 /// Serialises an index, wrapped in IxMp when it has custom ids.
 pub fn write_index(index: &FaissIndex, id_map: Option<&[i64]>) -> Vec<u8> {
+    write_index_as(index, id_map, false)
+}
+
+/// Like [`write_index`]; `idmap2` writes the id map as `IxM2` (faiss's IndexIDMap2).
+pub fn write_index_as(index: &FaissIndex, id_map: Option<&[i64]>, idmap2: bool) -> Vec<u8> {
     let mut w = ByteWriter::default();
     if let Some(ids) = id_map {
         let h = Header {
@@ -251,7 +263,7 @@ pub fn write_index(index: &FaissIndex, id_map: Option<&[i64]>) -> Vec<u8> {
             is_trained: true,
             metric: index.metric(),
         };
-        write_header(&mut w, ID_MAP, &h);
+        write_header(&mut w, if idmap2 { ID_MAP2 } else { ID_MAP }, &h);
         write_record(&mut w, index);
         w.u64(ids.len() as u64);
         w.i64s(ids);
@@ -265,7 +277,99 @@ fn write_record(w: &mut ByteWriter, index: &FaissIndex) {
     match index {
         FaissIndex::Flat(f) => write_flat(w, f),
         FaissIndex::Ivf(ivf) => write_ivf(w, ivf),
+        FaissIndex::Hnsw(h) => write_hnsw(w, h),
     }
+}
+
+fn read_hnsw_body(r: &mut ByteReader<'_>) -> Result<HnswIndex> {
+    let h = read_header(r)?;
+    let n = r.u64("assign_probas size")?;
+    let assign_probas = r.f64_vec(n, "assign_probas")?;
+    let n = r.u64("cum_nneighbor_per_level size")?;
+    let cum = r.i32_vec(n, "cum_nneighbor_per_level")?;
+    let n = r.u64("levels size")?;
+    let levels = r.i32_vec(n, "levels")?;
+    let n = r.u64("offsets size")?;
+    let offsets = r.u64_vec(n, "offsets")?;
+    let n = r.u64("neighbors size")?;
+    let neighbors = r.i32_vec(n, "neighbors")?;
+    let entry_point = r.i32("entry_point")?;
+    let max_level = r.i32("max_level")?;
+    let ef_construction = r.i32("efConstruction")?;
+    let ef_search = r.i32("efSearch")?;
+    let _upper_beam = r.i32("upper_beam")?;
+    if ef_search < 1 || ef_construction < 1 {
+        return Err(r.error(format!(
+            "invalid HNSW efSearch {ef_search} / efConstruction {ef_construction}"
+        )));
+    }
+    let graph = HnswGraph {
+        assign_probas,
+        cum,
+        levels,
+        offsets,
+        neighbors,
+        entry_point,
+        max_level,
+        ef_construction: ef_construction as usize,
+        ef_search: ef_search as usize,
+    };
+    graph.validate(h.ntotal).map_err(|e| r.error(e))?;
+    let cc = r.fourcc("HNSW storage fourcc")?;
+    if &cc == b"null" {
+        return Err(Error::Unsupported(
+            "HNSW file written without its storage (IO_FLAG_SKIP_STORAGE): no vectors to search"
+                .into(),
+        ));
+    }
+    if &cc != FLAT_L2 && &cc != FLAT_IP && &cc != FLAT_ANY {
+        return Err(Error::Unsupported(format!(
+            "HNSW storage of type '{}' is not supported",
+            cc_str(&cc)
+        )));
+    }
+    let storage = read_flat_body(r, &cc)?;
+    if storage.len() != h.ntotal || storage.dim() != h.d || storage.metric() != h.metric {
+        return Err(r.error(format!(
+            "HNSW storage (n={}, d={}, {}) disagrees with the header (n={}, d={}, {})",
+            storage.len(),
+            storage.dim(),
+            storage.metric(),
+            h.ntotal,
+            h.d,
+            h.metric
+        )));
+    }
+    Ok(HnswIndex::from_parts(graph, storage))
+}
+
+fn write_hnsw(w: &mut ByteWriter, idx: &HnswIndex) {
+    let g = &idx.graph;
+    let h = Header {
+        d: idx.dim(),
+        ntotal: idx.len(),
+        is_trained: true,
+        metric: idx.metric(),
+    };
+    write_header(w, HNSW_FLAT, &h);
+    w.u64(g.assign_probas.len() as u64);
+    for p in &g.assign_probas {
+        w.bytes(&p.to_le_bytes());
+    }
+    w.u64(g.cum.len() as u64);
+    g.cum.iter().for_each(|v| w.i32(*v));
+    w.u64(g.levels.len() as u64);
+    g.levels.iter().for_each(|v| w.i32(*v));
+    w.u64(g.offsets.len() as u64);
+    g.offsets.iter().for_each(|v| w.u64(*v));
+    w.u64(g.neighbors.len() as u64);
+    g.neighbors.iter().for_each(|v| w.i32(*v));
+    w.i32(g.entry_point);
+    w.i32(g.max_level);
+    w.i32(g.ef_construction as i32);
+    w.i32(g.ef_search as i32);
+    w.i32(1); // upper_beam, deprecated, always 1
+    write_flat(w, &idx.storage);
 }
 
 /// A count that is also a loop bound: it must fit what is left of the file at `min_bytes` each.

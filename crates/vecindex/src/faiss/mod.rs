@@ -16,6 +16,7 @@
 
 pub mod flat;
 pub mod format;
+pub mod hnsw;
 pub mod ivf;
 pub mod kmeans;
 pub mod rng;
@@ -28,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::metric::Metric;
 use crate::vectors::{Vectors, VectorsView};
 use flat::FlatIndex;
+use hnsw::HnswIndex;
 use ivf::IvfIndex;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -113,13 +115,23 @@ impl IndexType {
     fn own_params(self) -> &'static [&'static str] {
         match self {
             IndexType::Flat => &[],
-            IndexType::Hnsw => &["m", "efSearch", "efConstruction"],
+            IndexType::Hnsw => &["m", "efSearch", "efConstruction", "threads"],
             IndexType::Ivf => &["nlists", "nprobe"],
         }
     }
 }
 
-const KIND_PARAMS: &[&str] = &["m", "efSearch", "efConstruction", "nlists", "nprobe"];
+const KIND_PARAMS: &[&str] = &[
+    "m",
+    "efSearch",
+    "efConstruction",
+    "nlists",
+    "nprobe",
+    "threads",
+];
+
+/// HNSW neighbours per node when `m` is not given (Torch-RecHub's default).
+pub const DEFAULT_M: usize = 32;
 
 /// IVF lists when `nlists` is not given (the Torch-RecHub default).
 pub const DEFAULT_NLISTS: usize = 100;
@@ -139,6 +151,7 @@ pub fn default_nprobe(nlists: usize) -> usize {
 pub enum FaissIndex {
     Flat(FlatIndex),
     Ivf(IvfIndex),
+    Hnsw(HnswIndex),
 }
 
 impl FaissIndex {
@@ -146,6 +159,7 @@ impl FaissIndex {
         match self {
             FaissIndex::Flat(f) => f.dim(),
             FaissIndex::Ivf(i) => i.dim(),
+            FaissIndex::Hnsw(h) => h.dim(),
         }
     }
 
@@ -153,6 +167,7 @@ impl FaissIndex {
         match self {
             FaissIndex::Flat(f) => f.len(),
             FaissIndex::Ivf(i) => i.len(),
+            FaissIndex::Hnsw(h) => h.len(),
         }
     }
 
@@ -164,6 +179,7 @@ impl FaissIndex {
         match self {
             FaissIndex::Flat(f) => f.metric(),
             FaissIndex::Ivf(i) => i.metric(),
+            FaissIndex::Hnsw(h) => h.metric(),
         }
     }
 
@@ -171,6 +187,7 @@ impl FaissIndex {
         match self {
             FaissIndex::Flat(_) => IndexType::Flat,
             FaissIndex::Ivf(_) => IndexType::Ivf,
+            FaissIndex::Hnsw(_) => IndexType::Hnsw,
         }
     }
 }
@@ -301,13 +318,24 @@ impl FaissBuilder {
         }
         let dim = items.dim();
         let index = match self.index_type {
-            IndexType::Flat => FaissIndex::Flat(FlatIndex::from_parts(items.into_vec(), dim, self.metric)),
+            IndexType::Flat => {
+                FaissIndex::Flat(FlatIndex::from_parts(items.into_vec(), dim, self.metric))
+            }
             IndexType::Ivf => {
-                let nlist = self.explicit.int("nlists").map(|v| v as usize).unwrap_or(DEFAULT_NLISTS);
-                let nprobe = self.explicit.int("nprobe").map(|v| v as usize).unwrap_or_else(|| default_nprobe(nlist));
-                let mut ivf = IvfIndex::train(items.view(), nlist, self.metric, nprobe, &|i, n| {
-                    self.report("k-means", i, n)
-                })?;
+                let nlist = self
+                    .explicit
+                    .int("nlists")
+                    .map(|v| v as usize)
+                    .unwrap_or(DEFAULT_NLISTS);
+                let nprobe = self
+                    .explicit
+                    .int("nprobe")
+                    .map(|v| v as usize)
+                    .unwrap_or_else(|| default_nprobe(nlist));
+                let mut ivf =
+                    IvfIndex::train(items.view(), nlist, self.metric, nprobe, &|i, n| {
+                        self.report("k-means", i, n)
+                    })?;
                 let row_ids: Vec<i64>;
                 let add_ids = match &ids {
                     Some(ids) => ids.as_slice(),
@@ -319,13 +347,48 @@ impl FaissBuilder {
                 ivf.add(items.view(), add_ids)?;
                 let index = FaissIndex::Ivf(ivf);
                 // IVF stores the ids in its lists: no IxMp wrapper needed (faiss does the same).
-                return Ok(FaissIndexer { index, id_map: None, format: "faiss IwFl".into(), warnings: ivf_warnings(items.rows(), nlist) });
+                return Ok(FaissIndexer {
+                    index,
+                    id_map: None,
+                    format: "faiss IwFl".into(),
+                    warnings: ivf_warnings(items.rows(), nlist),
+                    idmap2: false,
+                });
             }
-            t => {
-                return Err(Error::Unsupported(format!(
-                    "faiss index_type {} is not implemented in this version of vecindex; use index_type=Flat",
-                    t.name()
-                )))
+            IndexType::Hnsw => {
+                let m = self
+                    .explicit
+                    .int("m")
+                    .map(|v| v as usize)
+                    .unwrap_or(DEFAULT_M);
+                let efc = self
+                    .explicit
+                    .int("efConstruction")
+                    .map(|v| v as usize)
+                    .unwrap_or(40);
+                let efs = self
+                    .explicit
+                    .int("efSearch")
+                    .map(|v| v as usize)
+                    .unwrap_or(16);
+                let build = || {
+                    let mut h = HnswIndex::new(dim, self.metric, m, efc, efs);
+                    h.add(items.view(), &|done, total| {
+                        self.report("HNSW build", done, total)
+                    });
+                    h
+                };
+                let h = match self.explicit.int("threads") {
+                    Some(t) if t > 0 => rayon::ThreadPoolBuilder::new()
+                        .num_threads(t as usize)
+                        .build()
+                        .map_err(|e| {
+                            Error::invalid(format!("cannot start {t} build threads: {e}"))
+                        })?
+                        .install(build),
+                    _ => build(),
+                };
+                FaissIndex::Hnsw(h)
             }
         };
         let record = if self.metric == Metric::L2 {
@@ -342,6 +405,7 @@ impl FaissBuilder {
             id_map: ids,
             format,
             warnings: Vec::new(),
+            idmap2: false,
         })
     }
 
@@ -381,6 +445,9 @@ impl FaissBuilder {
         if let (FaissIndex::Ivf(ivf), Some(np)) = (&mut index, self.explicit.int("nprobe")) {
             ivf.set_nprobe(np as usize);
         }
+        if let (FaissIndex::Hnsw(h), Some(ef)) = (&mut index, self.explicit.int("efSearch")) {
+            h.set_ef_search(ef as usize);
+        }
         if let Some(ids) = &read.id_map {
             // Files written elsewhere could repeat ids or use -1; we refuse what we would not build.
             check_ids(ids, index.len()).map_err(|e| Error::format(&src, format!("id map: {e}")))?;
@@ -390,6 +457,7 @@ impl FaissBuilder {
             id_map: read.id_map,
             format: read.format,
             warnings: Vec::new(),
+            idmap2: read.idmap2,
         })
     }
 }
@@ -445,6 +513,8 @@ pub struct FaissIndexer {
     id_map: Option<Vec<i64>>,
     format: String,
     warnings: Vec<String>,
+    /// The id map came from an `IxM2` record (written back the same way).
+    idmap2: bool,
 }
 
 impl FaissIndexer {
@@ -460,7 +530,7 @@ impl FaissIndexer {
 
     /// The exact bytes `save` writes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        format::write_index(&self.index, self.id_map.as_deref())
+        format::write_index_as(&self.index, self.id_map.as_deref(), self.idmap2)
     }
 }
 
@@ -470,6 +540,7 @@ impl Indexer for FaissIndexer {
         let mut raw = match &self.index {
             FaissIndex::Flat(f) => f.search(queries, top_k),
             FaissIndex::Ivf(i) => i.search(queries, top_k)?,
+            FaissIndex::Hnsw(h) => h.search(queries, top_k)?,
         };
         if let Some(map) = &self.id_map {
             for id in raw.ids.iter_mut().filter(|i| **i >= 0) {
@@ -517,6 +588,14 @@ impl Indexer for FaissIndexer {
                     ("nlists".to_string(), i.nlist().to_string()),
                     ("nprobe".to_string(), i.nprobe().to_string()),
                 ]),
+                FaissIndex::Hnsw(h) => BTreeMap::from([
+                    ("m".to_string(), h.graph.m().to_string()),
+                    (
+                        "efConstruction".to_string(),
+                        h.graph.ef_construction.to_string(),
+                    ),
+                    ("efSearch".to_string(), h.ef_search().to_string()),
+                ]),
             },
             warnings: self.warnings.clone(),
         }
@@ -526,9 +605,16 @@ impl Indexer for FaissIndexer {
         let cfg = Config::new().set(key, value);
         let r = Resolved::new("faiss", PARAMS, &cfg)?;
         let name = r.names().next().expect("one key");
-        if let (FaissIndex::Ivf(ivf), "nprobe") = (&mut self.index, name) {
-            ivf.set_nprobe(r.int(name).expect("checked") as usize);
-            return Ok(());
+        match (&mut self.index, name) {
+            (FaissIndex::Ivf(ivf), "nprobe") => {
+                ivf.set_nprobe(r.int(name).expect("checked") as usize);
+                return Ok(());
+            }
+            (FaissIndex::Hnsw(h), "efSearch") => {
+                h.set_ef_search(r.int(name).expect("checked") as usize);
+                return Ok(());
+            }
+            _ => {}
         }
         Err(Error::InvalidParameter {
             key: name.to_string(),

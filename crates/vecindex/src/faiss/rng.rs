@@ -50,6 +50,12 @@ impl Mt19937 {
 #[derive(Clone)]
 pub struct FaissRng(Mt19937);
 
+impl std::fmt::Debug for FaissRng {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FaissRng")
+    }
+}
+
 impl FaissRng {
     pub fn new(seed: i64) -> Self {
         FaissRng(Mt19937::new(seed as u32))

@@ -1,0 +1,164 @@
+//! HNSW against faiss 1.15.1's own files and results (tests/fixtures/faiss): same searches over
+//! faiss's graphs, byte-identical graphs from the same data, strict validation of corrupted files.
+
+mod common;
+
+use serde_json::Value;
+use vecindex::faiss::hnsw::HnswIndex;
+use vecindex::faiss::{format, FaissBuilder, FaissIndex};
+use vecindex::{Indexer, Metric, VectorsView};
+
+fn hnsw_fixtures() -> Vec<Value> {
+    let m: Value = serde_json::from_slice(
+        &std::fs::read(common::fixtures().join("faiss/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    m["fixtures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "IndexHNSWFlat" || f["kind"] == "IndexIDMap2")
+        .cloned()
+        .collect()
+}
+
+fn file(f: &Value, key: &str) -> Vec<f32> {
+    common::read_f32(
+        &common::fixtures()
+            .join("faiss")
+            .join(f[key]["file"].as_str().unwrap()),
+    )
+}
+
+fn rows<T>(v: &Value, conv: impl Fn(&Value) -> T) -> Vec<T> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(&conv))
+        .collect()
+}
+
+#[test]
+fn searches_over_faiss_graphs_return_faiss_ids() {
+    let mut checked = 0;
+    for f in hnsw_fixtures() {
+        let name = f["name"].as_str().unwrap();
+        let path = common::fixtures()
+            .join("faiss")
+            .join(f["index_file"].as_str().unwrap());
+        let mut idx = FaissBuilder::new().load(&path).unwrap();
+        let d = f["d"].as_u64().unwrap() as usize;
+        let q = file(&f, "queries");
+        for s in f["searches"].as_array().unwrap() {
+            let k = s["k"].as_u64().unwrap() as usize;
+            idx.set_param("efSearch", &s["efSearch"].to_string())
+                .unwrap();
+            let r = idx.query(VectorsView::new(&q, d).unwrap(), k).unwrap();
+            let want_ids = rows(&s["ids"], |v| v.as_i64().unwrap());
+            let want_d = rows(&s["distances"], |v| v.as_f64().unwrap() as f32);
+            assert_eq!(r.ids, want_ids, "{name} k={k} efSearch={}", s["efSearch"]);
+            common::assert_same_results(&r.ids, &r.distances, &want_ids, &want_d, k, 1e-5);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 9, "{checked}");
+}
+
+#[test]
+fn hnsw_files_round_trip_byte_for_byte() {
+    for f in hnsw_fixtures() {
+        let path = common::fixtures()
+            .join("faiss")
+            .join(f["index_file"].as_str().unwrap());
+        let original = std::fs::read(&path).unwrap();
+        let idx = FaissBuilder::new().load(&path).unwrap();
+        assert!(
+            idx.to_bytes() == original,
+            "{}: load → save changed the bytes",
+            f["name"]
+        );
+    }
+}
+
+/// The deterministic build (faiss 1.15.1) from the same vectors gives the very same file.
+#[test]
+fn builds_are_byte_identical_to_faiss() {
+    for f in hnsw_fixtures()
+        .iter()
+        .filter(|f| f["kind"] == "IndexHNSWFlat")
+    {
+        let name = f["name"].as_str().unwrap();
+        let d = f["d"].as_u64().unwrap() as usize;
+        let m = f["params"]["M"].as_u64().unwrap() as usize;
+        let metric = if f["metric"] == 1 {
+            Metric::L2
+        } else {
+            Metric::InnerProduct
+        };
+        let mut idx = HnswIndex::new(d, metric, m, 40, 16);
+        if !f["base"].is_null() {
+            let base = file(f, "base");
+            let adds: Vec<usize> = match f["params"]["adds"].as_array() {
+                Some(a) => a.iter().map(|v| v.as_u64().unwrap() as usize).collect(),
+                None => vec![base.len() / d],
+            };
+            let mut start = 0;
+            for n in adds {
+                idx.add(
+                    VectorsView::new(&base[start * d..(start + n) * d], d).unwrap(),
+                    &|_, _| {},
+                );
+                start += n;
+            }
+        }
+        let ours = format::write_index(&FaissIndex::Hnsw(idx), None);
+        let original = std::fs::read(
+            common::fixtures()
+                .join("faiss")
+                .join(f["index_file"].as_str().unwrap()),
+        )
+        .unwrap();
+        assert_eq!(ours.len(), original.len(), "{name}: size");
+        assert!(ours == original, "{name}: graph differs from faiss's");
+    }
+}
+
+#[test]
+fn corrupted_graphs_are_errors_never_panics_or_hangs() {
+    let path = common::fixtures().join("faiss/hnsw_l2.index");
+    let good = std::fs::read(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.index");
+    let mut s = 7u64;
+    for _ in 0..1500 {
+        let mut b = good.clone();
+        for _ in 0..2 {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let pos = (s >> 33) as usize % b.len();
+            b[pos] = (s >> 13) as u8;
+        }
+        std::fs::write(&p, &b).unwrap();
+        if let Ok(idx) = FaissBuilder::new().load(&p) {
+            let q = vec![0.1f32; idx.dim()];
+            let _ = idx.query(VectorsView::new(&q, idx.dim()).unwrap(), 5);
+        }
+    }
+    for cut in (0..good.len()).step_by(61) {
+        std::fs::write(&p, &good[..cut]).unwrap();
+        assert!(FaissBuilder::new().load(&p).is_err());
+    }
+    // Targeted: a neighbour id out of range, and an entry point out of range.
+    let idx = FaissBuilder::new().load(&path).unwrap();
+    let FaissIndex::Hnsw(h) = idx.index() else {
+        panic!()
+    };
+    let mut g = h.graph.clone();
+    g.neighbors[0] = 99_999;
+    let e = g.validate(h.len()).unwrap_err();
+    assert!(e.contains("neighbors[0] = 99999 out of range"), "{e}");
+    let mut g = h.graph.clone();
+    g.entry_point = 500;
+    assert!(g.validate(h.len()).unwrap_err().contains("entry_point 500"));
+}
