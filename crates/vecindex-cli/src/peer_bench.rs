@@ -15,6 +15,8 @@ pub enum Suite {
     Flat,
     /// IVF-Flat: train, add, recall@k and QPS vs faiss-cpu IndexIVFFlat over nlists and nprobes.
     Ivf,
+    /// HNSW: build time, recall@k, batch and single-query QPS vs faiss IndexHNSWFlat and hnswlib.
+    Hnsw,
 }
 
 #[derive(Args)]
@@ -52,6 +54,15 @@ pub struct PeerBenchArgs {
     /// IVF: probes to compare at.
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
     pub nprobes: Vec<usize>,
+    /// HNSW: neighbours per node.
+    #[arg(long, default_value_t = 32)]
+    pub m: usize,
+    /// HNSW: efConstruction values to build with.
+    #[arg(long, value_delimiter = ',', default_value = "40,200")]
+    pub ef_construction: Vec<usize>,
+    /// HNSW: efSearch values to compare at.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    pub ef_search: Vec<usize>,
     /// IVF: size of the clustered synthetic data set (d = 64); 0 skips it.
     #[arg(long, default_value_t = 200_000)]
     pub clustered_n: usize,
@@ -320,6 +331,7 @@ pub fn run(a: PeerBenchArgs) -> Result<()> {
     let r = match a.suite {
         Suite::Flat => run_flat(&a, &py, &dir, &sets),
         Suite::Ivf => run_ivf(&a, &py, &dir, &sets),
+        Suite::Hnsw => run_hnsw(&a, &py, &dir, &sets),
     };
     let _ = std::fs::remove_dir_all(&dir);
     r
@@ -565,4 +577,195 @@ fn tempfile_dir() -> Result<PathBuf> {
     let d = std::env::temp_dir().join(format!("vecindex-peer-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d)?;
     Ok(d)
+}
+
+/// One library's HNSW figures: build seconds and per efSearch (batch seconds, single q/s, ids).
+struct HnswSide {
+    build_s: f64,
+    search: Vec<(usize, f64, f64, Vec<i64>)>,
+}
+
+fn ours_hnsw(
+    ds: &Dataset,
+    spec: &RunSpec,
+    m: usize,
+    efc: usize,
+    efs: &[usize],
+) -> Result<HnswSide> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(spec.threads)
+        .build()?;
+    pool.install(|| -> Result<HnswSide> {
+        let metric = if spec.metric == "L2" {
+            vecindex::Metric::L2
+        } else {
+            vecindex::Metric::InnerProduct
+        };
+        let t = Instant::now();
+        let mut h = vecindex::faiss::hnsw::HnswIndex::new(ds.base.dim(), metric, m, efc, 16);
+        h.add(ds.base.view(), &|_, _| {});
+        let build_s = t.elapsed().as_secs_f64();
+        let q = ds.queries.view();
+        let mut search = Vec::new();
+        for &ef in efs {
+            h.set_ef_search(ef);
+            h.search(q.slice_rows(0, q.rows().min(32)), spec.k)?;
+            let mut best = f64::MAX;
+            let mut ids = vec![];
+            for _ in 0..spec.repeat {
+                let t = Instant::now();
+                let r = h.search(q, spec.k)?;
+                best = best.min(t.elapsed().as_secs_f64());
+                ids = r.ids;
+            }
+            let ns = spec.single.min(q.rows());
+            let mut single: f64 = 0.0;
+            for _ in 0..spec.repeat {
+                let t = Instant::now();
+                for i in 0..ns {
+                    std::hint::black_box(h.search(q.slice_rows(i, i + 1), spec.k)?);
+                }
+                single = single.max(ns as f64 / t.elapsed().as_secs_f64());
+            }
+            search.push((ef, best, single, ids));
+        }
+        Ok(HnswSide { build_s, search })
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn peer_hnsw(
+    py: &Path,
+    dir: &Path,
+    lib: &str,
+    ds_i: usize,
+    spec: &RunSpec,
+    m: usize,
+    efc: usize,
+    efs: &[usize],
+) -> Result<HnswSide> {
+    let prefix = dir.join(format!("{lib}_hnsw_ids_"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/hnsw_peer.py");
+    let list = efs
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let o = Command::new(py)
+        .arg(&script)
+        .args([
+            "--lib",
+            lib,
+            "--metric",
+            spec.metric,
+            "-k",
+            &spec.k.to_string(),
+        ])
+        .args([
+            "--base",
+            dir.join(format!("base{ds_i}.npy"))
+                .to_str()
+                .unwrap_or_default(),
+        ])
+        .args([
+            "--queries",
+            dir.join(format!("queries{ds_i}.npy"))
+                .to_str()
+                .unwrap_or_default(),
+        ])
+        .args([
+            "--m",
+            &m.to_string(),
+            "--efc",
+            &efc.to_string(),
+            "--efs",
+            &list,
+        ])
+        .args([
+            "--threads",
+            &spec.threads.to_string(),
+            "--repeat",
+            &spec.repeat.to_string(),
+        ])
+        .args([
+            "--single",
+            &spec.single.to_string(),
+            "--out-prefix",
+            prefix.to_str().unwrap_or_default(),
+        ])
+        .env("OMP_NUM_THREADS", spec.threads.to_string())
+        .env("OPENBLAS_NUM_THREADS", spec.threads.to_string())
+        .output()
+        .with_context(|| format!("running the {lib} peer"))?;
+    if !o.status.success() {
+        bail!("{lib} peer failed: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).context("peer output")?;
+    let mut search = Vec::new();
+    for &ef in efs {
+        let f = dir.join(format!("{lib}_hnsw_ids_{ef}.npy"));
+        let ids = match npy::parse_npy(&std::fs::read(&f)?, "peer ids")?.data {
+            npy::NpyData::Int(v) => v,
+            npy::NpyData::Float(_) => bail!("peer wrote float ids"),
+        };
+        let e = &v["search"][ef.to_string()];
+        search.push((
+            ef,
+            e["batch_s"].as_f64().unwrap_or(f64::NAN),
+            e["single_qps"].as_f64().unwrap_or(f64::NAN),
+            ids,
+        ));
+    }
+    Ok(HnswSide {
+        build_s: v["build_s"].as_f64().unwrap_or(f64::NAN),
+        search,
+    })
+}
+
+fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]) -> Result<()> {
+    println!(
+        "peer-bench hnsw: HNSW M={} top-{} ({} queries per batch, best of {}; single = {} one-query calls); recall@{} vs exact; load average {}",
+        a.m, a.k, a.nq, a.repeat, a.single, a.k, load_avg()
+    );
+    println!(
+        "{:<24} {:<3} {:>4} {:>2} {:>4} | {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>7} {:>5} {:>5} | {:>7} {:>7} {:>5}",
+        "data", "met", "efC", "t", "ef", "build s", "faiss", "hnswlib", "recall", "faiss", "hnswl", "q/s", "faiss", "hnswlib", "xF", "xH", "1q/s", "faiss", "xF"
+    );
+    for (i, ds) in sets.iter().enumerate() {
+        for metric in a.metrics.iter().map(String::as_str) {
+            let m = if metric == "L2" {
+                vecindex::Metric::L2
+            } else {
+                vecindex::Metric::InnerProduct
+            };
+            let exact = vecindex::exact_knn(ds.base.view(), ds.queries.view(), m, a.k)?;
+            for &efc in &a.ef_construction {
+                for &t in &a.threads_list {
+                    let spec = RunSpec {
+                        metric,
+                        k: a.k,
+                        threads: t,
+                        repeat: a.repeat,
+                        single: a.single,
+                    };
+                    let o = ours_hnsw(ds, &spec, a.m, efc, &a.ef_search)?;
+                    let f = peer_hnsw(py, dir, "faiss", i, &spec, a.m, efc, &a.ef_search)?;
+                    let h = peer_hnsw(py, dir, "hnswlib", i, &spec, a.m, efc, &a.ef_search)?;
+                    let nq = ds.queries.rows() as f64;
+                    for ((os, fs), hs) in o.search.iter().zip(&f.search).zip(&h.search) {
+                        println!(
+                            "{:<24} {:<3} {:>4} {:>2} {:>4} | {:>7.2} {:>7.2} {:>7.2} | {:>6.3} {:>6.3} {:>6.3} | {:>7.0} {:>7.0} {:>7.0} {:>5.2} {:>5.2} | {:>7.0} {:>7.0} {:>5.2}",
+                            ds.name, metric, efc, t, os.0,
+                            o.build_s, f.build_s, h.build_s,
+                            overlap(&os.3, &exact.ids, a.k, a.k), overlap(&fs.3, &exact.ids, a.k, a.k), overlap(&hs.3, &exact.ids, a.k, a.k),
+                            nq / os.1, nq / fs.1, nq / hs.1, fs.1 / os.1, hs.1 / os.1,
+                            os.2, fs.2, os.2 / fs.2
+                        );
+                    }
+                }
+            }
+        }
+    }
+    println!("xF / xH = vecindex batch throughput over faiss's / hnswlib's (> 1: vecindex faster); 1q/s = one query per call.");
+    Ok(())
 }

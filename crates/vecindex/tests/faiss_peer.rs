@@ -5,6 +5,7 @@ mod common;
 
 use std::path::Path;
 use vecindex::io::npy;
+use vecindex::Indexer;
 use vecindex::{builder_factory, Config, VectorsView};
 
 fn save_npy_f32(path: &std::path::Path, rows: usize, d: usize, data: &[f32]) {
@@ -171,6 +172,101 @@ fn ivf_cross_compatibility_both_ways() {
                 k,
                 1e-4,
             );
+        }
+    }
+}
+
+#[test]
+fn hnsw_cross_compatibility_both_ways() {
+    let Some(py) = common::python("faiss") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // 6000 points: batches reach theta = 120 > 100, so phase A runs in parallel too.
+    let (n, nq, d, k, m) = (6000, 40, 16, 10, 12);
+    let (base, _) = vecindex::synth::clustered(n, d, 30, 21);
+    let queries = vecindex::synth::gaussian(nq, d, 22);
+    let (bpath, qpath, idpath) = (
+        dir.path().join("b.npy"),
+        dir.path().join("q.npy"),
+        dir.path().join("ids.npy"),
+    );
+    save_npy_f32(&bpath, n, d, base.as_slice());
+    save_npy_f32(&qpath, nq, d, queries.as_slice());
+    let ids: Vec<i64> = (0..n as i64).map(|i| 3 * i + 1).collect();
+    std::fs::write(&idpath, npy::npy_i64(&[n], &ids)).unwrap();
+    for &(metric, custom_ids) in CASES {
+        // faiss builds (its deterministic build) → identical to ours, byte for byte.
+        let fpath = dir.path().join("faiss_hnsw.index");
+        let mut args = vec![
+            "build".to_string(),
+            format!("hnsw{m}"),
+            metric.into(),
+            bpath.to_str().unwrap().into(),
+        ];
+        if custom_ids {
+            args.push(idpath.to_str().unwrap().into());
+        }
+        args.push(fpath.to_str().unwrap().into());
+        common::run_python(
+            &py,
+            "faiss_peer.py",
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let b = builder_factory(
+            "faiss",
+            &Config::new()
+                .set("index_type", "HNSW")
+                .set("metric", metric)
+                .set("m", m),
+        )
+        .unwrap();
+        let ours = if custom_ids {
+            b.from_embeddings_with_ids(base.view(), &ids).unwrap()
+        } else {
+            b.from_embeddings(base.view()).unwrap()
+        };
+        let opath = dir.path().join("ours_hnsw.index");
+        ours.save(&opath).unwrap();
+        let (a, bb) = (
+            std::fs::read(&opath).unwrap(),
+            std::fs::read(&fpath).unwrap(),
+        );
+        if custom_ids {
+            // faiss wrote IxM2 here, we write IxMp: same bytes after the fourcc.
+            assert!(
+                a[4..] == bb[4..],
+                "{metric} ids: graph differs from faiss's"
+            );
+        } else {
+            assert!(a == bb, "{metric}: graph differs from faiss's");
+        }
+        // Same graph, same search: identical ids at several efSearch.
+        for ef in [16usize, 64] {
+            let mut t = builder_factory("faiss", &Config::new().set("efSearch", ef))
+                .unwrap()
+                .from_index_file(&fpath)
+                .unwrap();
+            let (fi, fd) = {
+                let out = dir.path().join("faiss.npz");
+                common::run_python(
+                    &py,
+                    "faiss_peer.py",
+                    &[
+                        "search",
+                        fpath.to_str().unwrap(),
+                        qpath.to_str().unwrap(),
+                        &k.to_string(),
+                        out.to_str().unwrap(),
+                        &ef.to_string(),
+                    ],
+                );
+                load_npz(&out)
+            };
+            let r = t.query(queries.view(), k).unwrap();
+            assert_eq!(r.ids, fi, "{metric} ids={custom_ids} ef={ef}");
+            common::assert_same_results(&r.ids, &r.distances, &fi, &fd, k, 1e-5);
+            t.set_param("efSearch", "16").unwrap();
         }
     }
 }

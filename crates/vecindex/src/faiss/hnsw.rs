@@ -201,9 +201,21 @@ pub struct Points<'a> {
     pub data: &'a [f32],
     pub dim: usize,
     pub l2: bool,
+    /// The dispatched kernel, looked up once (a graph walk computes millions of distances).
+    dist: fn(&[f32], &[f32]) -> f32,
 }
 
-impl Points<'_> {
+impl<'a> Points<'a> {
+    pub fn new(data: &'a [f32], dim: usize, l2: bool) -> Self {
+        let k = kernels::kernels();
+        Points {
+            data,
+            dim,
+            l2,
+            dist: if l2 { k.l2sq } else { k.dot },
+        }
+    }
+
     #[inline]
     fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
@@ -212,12 +224,32 @@ impl Points<'_> {
     /// Key of stored point `i` for query `q` (smaller is better).
     #[inline]
     fn key(&self, q: &[f32], i: usize) -> f32 {
-        let k = kernels::kernels();
+        let d = (self.dist)(q, self.row(i));
         if self.l2 {
-            (k.l2sq)(q, self.row(i))
+            d
         } else {
-            -(k.dot)(q, self.row(i))
+            -d
         }
+    }
+
+    /// Asks the CPU to start loading row `i` (a graph walk's next distances are random reads).
+    #[inline]
+    fn prefetch(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let row = self.row(i);
+            let lines = (row.len() * 4).div_ceil(64).min(8);
+            for l in 0..lines {
+                // SAFETY: prefetch is a hint that never faults; the address is inside `row`.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        row.as_ptr().add(l * 16) as *const i8,
+                    )
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
     }
 }
 
@@ -590,11 +622,11 @@ impl HnswIndex {
     }
 
     fn points(&self) -> Points<'_> {
-        Points {
-            data: self.storage.data(),
-            dim: self.storage.dim(),
-            l2: self.storage.metric() == Metric::L2,
-        }
+        Points::new(
+            self.storage.data(),
+            self.storage.dim(),
+            self.storage.metric() == Metric::L2,
+        )
     }
 
     /// Adds vectors (faiss's `add`: one deterministic batch build per call).
@@ -602,11 +634,11 @@ impl HnswIndex {
         let n0 = self.storage.len();
         self.storage.append(x.as_slice());
         let mut rng = std::mem::replace(&mut self.level_rng, FaissRng::new(0));
-        let points = Points {
-            data: self.storage.data(),
-            dim: self.storage.dim(),
-            l2: self.storage.metric() == Metric::L2,
-        };
+        let points = Points::new(
+            self.storage.data(),
+            self.storage.dim(),
+            self.storage.metric() == Metric::L2,
+        );
         self.graph.add(&points, n0, x.rows(), &mut rng, progress);
         self.level_rng = rng;
     }
@@ -749,12 +781,14 @@ impl MinimaxHeap {
 /// Search state reused across queries on one thread.
 pub struct SearchScratch {
     vis: Visited,
+    fresh: Vec<i32>,
 }
 
 impl SearchScratch {
     pub fn new(n: usize) -> Self {
         SearchScratch {
             vis: Visited::new(n),
+            fresh: Vec::new(),
         }
     }
 }
@@ -780,11 +814,10 @@ pub fn search_one(
     }
     let ef = ef_search.max(k);
     let mut heap = MinimaxHeap::new(ef);
-    let vis = &mut scratch.vis;
-    vis.reset(g.ntotal());
+    scratch.vis.reset(g.ntotal());
     heap.push(nearest as i32, dn);
     res.push(dn, nearest as i64);
-    vis.insert(nearest);
+    scratch.vis.insert(nearest);
     while heap.nvalid > 0 {
         let Some((v0, d0)) = heap.pop_min() else {
             break;
@@ -792,10 +825,17 @@ pub fn search_one(
         if heap.count_below(d0) >= ef_search {
             break;
         }
+        // Gather the unvisited neighbours and prefetch them all before computing any distance,
+        // so the random reads overlap instead of queueing one after another.
+        let fresh = &mut scratch.fresh;
+        fresh.clear();
         for &v in g.neighbors_of(v0 as usize, 0) {
-            if !vis.insert(v as usize) {
-                continue;
+            if scratch.vis.insert(v as usize) {
+                p.prefetch(v as usize);
+                fresh.push(v);
             }
+        }
+        for &v in fresh.iter() {
             let mut dv = p.key(q, v as usize);
             if dv.is_nan() {
                 dv = f32::INFINITY;

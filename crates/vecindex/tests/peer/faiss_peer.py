@@ -1,7 +1,7 @@
 """faiss-cpu side of the cross-compatibility tests (run by the Rust tests from the test venv).
 
-  search INDEX QUERIES.npy K OUT.npz        faiss.read_index + search; writes ids, distances
-  build  KIND METRIC BASE.npy [IDS.npy] OUT  KIND = flat | ivfN (IVF with N lists, trained on BASE,
+  search INDEX QUERIES.npy K OUT.npz [EF]   faiss.read_index + search (HNSW: efSearch EF); writes ids, distances
+  build  KIND METRIC BASE.npy [IDS.npy] OUT  KIND = flat | hnswM | ivfN (IVF with N lists, trained on BASE,
                                             nprobe 4); writes a faiss index (IDMap / add_with_ids if ids)
 """
 import sys
@@ -16,6 +16,9 @@ def main():
     cmd = sys.argv[1]
     if cmd == "search":
         index = faiss.read_index(sys.argv[2])
+        if len(sys.argv) > 6:
+            inner = faiss.downcast_index(index.index) if isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2)) else index
+            inner.hnsw.efSearch = int(sys.argv[6])
         q = np.load(sys.argv[3])
         k = int(sys.argv[4])
         D, I = index.search(q, k)
@@ -30,6 +33,10 @@ def main():
             index = faiss.IndexFlat(base.shape[1], m)
             if ids is not None:
                 index = faiss.IndexIDMap(index)
+        elif kind.startswith("hnsw"):
+            index = faiss.IndexHNSWFlat(base.shape[1], int(kind[4:]), m)
+            if ids is not None:
+                index = faiss.IndexIDMap2(index)
         elif kind.startswith("ivf"):
             index = faiss.index_factory(base.shape[1], f"IVF{int(kind[3:])},Flat", m)
             index.train(base)
