@@ -201,8 +201,9 @@ pub struct Points<'a> {
     pub data: &'a [f32],
     pub dim: usize,
     pub l2: bool,
-    /// The dispatched kernel, looked up once (a graph walk computes millions of distances).
+    /// The dispatched kernels, looked up once (a graph walk computes millions of distances).
     dist: fn(&[f32], &[f32]) -> f32,
+    dist4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
 }
 
 impl<'a> Points<'a> {
@@ -213,6 +214,7 @@ impl<'a> Points<'a> {
             dim,
             l2,
             dist: if l2 { k.l2sq } else { k.dot },
+            dist4: if l2 { k.l2sq_x4 } else { k.dot_x4 },
         }
     }
 
@@ -229,6 +231,26 @@ impl<'a> Points<'a> {
             d
         } else {
             -d
+        }
+    }
+
+    /// Keys of the stored points `ids` for query `q`, four at a time, into `out`.
+    #[inline]
+    fn keys(&self, q: &[f32], ids: &[i32], out: &mut Vec<f32>) {
+        out.clear();
+        let mut c = ids.chunks_exact(4);
+        for g in &mut c {
+            let r = [
+                self.row(g[0] as usize),
+                self.row(g[1] as usize),
+                self.row(g[2] as usize),
+                self.row(g[3] as usize),
+            ];
+            let d = (self.dist4)(q, r);
+            out.extend(d.iter().map(|&x| if self.l2 { x } else { -x }));
+        }
+        for &v in c.remainder() {
+            out.push(self.key(q, v as usize));
         }
     }
 
@@ -272,6 +294,9 @@ impl Ord for Cand {
 pub struct Visited {
     marks: Vec<u8>,
     version: u8,
+    /// Scratch for the build walk: unvisited neighbours and their keys.
+    fresh: Vec<i32>,
+    keys: Vec<f32>,
 }
 
 impl Visited {
@@ -279,6 +304,8 @@ impl Visited {
         Visited {
             marks: vec![0; n],
             version: 1,
+            fresh: Vec::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -351,11 +378,19 @@ fn search_to_add(
             break;
         }
         cand.pop();
+        // Unvisited neighbours first (prefetched), then their keys four at a time; the decisions
+        // below run over them in the same order as one-by-one computation would.
+        let mut fresh = std::mem::take(&mut vis.fresh);
+        let mut keys = std::mem::take(&mut vis.keys);
+        fresh.clear();
         for &v in g.neighbors_of(c.1 as usize, level) {
-            if !vis.insert(v as usize) {
-                continue;
+            if vis.insert(v as usize) {
+                p.prefetch(v as usize);
+                fresh.push(v);
             }
-            let dv = p.key(q, v as usize);
+        }
+        p.keys(q, &fresh, &mut keys);
+        for (&v, &dv) in fresh.iter().zip(&keys) {
             if res.len() < ef || res.peek().expect("non-empty").0 > dv {
                 res.push(Cand(dv, v));
                 cand.push(std::cmp::Reverse(Cand(dv, v)));
@@ -364,6 +399,8 @@ fn search_to_add(
                 }
             }
         }
+        vis.fresh = fresh;
+        vis.keys = keys;
     }
     res.into_vec()
 }
@@ -686,6 +723,8 @@ struct MinimaxHeap {
     n: usize,
     ids: Vec<i32>,
     dis: Vec<f32>,
+    /// `dis` with popped entries set to +inf, so the minimum search is a plain vector scan.
+    live: Vec<f32>,
     nvalid: usize,
 }
 
@@ -695,8 +734,15 @@ impl MinimaxHeap {
             n,
             ids: Vec::with_capacity(n),
             dis: Vec::with_capacity(n),
+            live: Vec::with_capacity(n),
             nvalid: 0,
         }
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.ids.swap(a, b);
+        self.dis.swap(a, b);
+        self.live.swap(a, b);
     }
 
     fn push(&mut self, i: i32, v: f32) {
@@ -709,20 +755,20 @@ impl MinimaxHeap {
             }
             // Pop the max (root), then push.
             let last = self.ids.len() - 1;
-            self.ids.swap(0, last);
-            self.dis.swap(0, last);
+            self.swap(0, last);
             self.ids.pop();
             self.dis.pop();
+            self.live.pop();
             self.sift_down(0);
         }
         self.ids.push(i);
         self.dis.push(v);
+        self.live.push(v);
         let mut c = self.ids.len() - 1;
         while c > 0 {
             let p = (c - 1) / 2;
             if self.dis[c] > self.dis[p] {
-                self.ids.swap(c, p);
-                self.dis.swap(c, p);
+                self.swap(c, p);
                 c = p;
             } else {
                 break;
@@ -745,8 +791,7 @@ impl MinimaxHeap {
                 l
             };
             if self.dis[c] > self.dis[i] {
-                self.ids.swap(c, i);
-                self.dis.swap(c, i);
+                self.swap(c, i);
                 i = c;
             } else {
                 break;
@@ -756,19 +801,35 @@ impl MinimaxHeap {
 
     /// The valid entry with the smallest key (the last one on ties, as faiss scans), invalidated.
     fn pop_min(&mut self) -> Option<(i32, f32)> {
-        let mut best: Option<usize> = None;
-        for i in (0..self.ids.len()).rev() {
-            if self.ids[i] == -1 {
-                continue;
-            }
-            match best {
-                Some(b) if self.dis[i] >= self.dis[b] => {}
-                _ => best = Some(i),
+        if self.nvalid == 0 {
+            return None;
+        }
+        // Lane-wise minimum (vectorises), then the last position holding it.
+        let mut lanes = [f32::INFINITY; 8];
+        let chunks = self.live.chunks_exact(8);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..8 {
+                lanes[l] = if c[l] < lanes[l] { c[l] } else { lanes[l] };
             }
         }
-        let b = best?;
+        let mut m = lanes
+            .iter()
+            .copied()
+            .fold(f32::INFINITY, |a, b| if b < a { b } else { a });
+        for &v in rest {
+            if v < m {
+                m = v;
+            }
+        }
+        // Valid entries can be +inf (NaN keys are stored as +inf): fall back to the first valid one.
+        let b = match self.live.iter().rposition(|&v| v == m && m < f32::INFINITY) {
+            Some(b) => b,
+            None => self.ids.iter().rposition(|&id| id != -1)?,
+        };
         let id = self.ids[b];
         self.ids[b] = -1;
+        self.live[b] = f32::INFINITY;
         self.nvalid -= 1;
         Some((id, self.dis[b]))
     }
@@ -782,6 +843,7 @@ impl MinimaxHeap {
 pub struct SearchScratch {
     vis: Visited,
     fresh: Vec<i32>,
+    keys: Vec<f32>,
 }
 
 impl SearchScratch {
@@ -789,6 +851,7 @@ impl SearchScratch {
         SearchScratch {
             vis: Visited::new(n),
             fresh: Vec::new(),
+            keys: Vec::new(),
         }
     }
 }
@@ -835,11 +898,9 @@ pub fn search_one(
                 fresh.push(v);
             }
         }
-        for &v in fresh.iter() {
-            let mut dv = p.key(q, v as usize);
-            if dv.is_nan() {
-                dv = f32::INFINITY;
-            }
+        p.keys(q, fresh, &mut scratch.keys);
+        for (&v, &dv) in fresh.iter().zip(scratch.keys.iter()) {
+            let dv = if dv.is_nan() { f32::INFINITY } else { dv };
             res.push(dv, v as i64);
             heap.push(v, dv);
         }

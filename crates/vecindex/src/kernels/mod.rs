@@ -31,6 +31,10 @@ pub struct Kernels {
     pub scan_l2: fn(&[f32], &[f32], &mut [f32]),
     /// `out[i] = squared norm of row i of data` for rows of `dim` values.
     pub norms: fn(&[f32], usize, &mut [f32]),
+    /// Squared L2 from one query to four rows at once (shares the query loads; graph walks).
+    pub l2sq_x4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+    /// Inner products of one query with four rows at once.
+    pub dot_x4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
 }
 
 static KERNELS: OnceLock<Kernels> = OnceLock::new();
@@ -156,6 +160,34 @@ mod tests {
                 for i in 0..n {
                     let row = &data[i * dim..(i + 1) * dim];
                     assert!((out[i] as f64 - ref_dot(row, row)).abs() < 1e-4 * dim as f64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn x4_kernels_match_single_ones() {
+        let mut s = 5u64;
+        for k in all_kernels() {
+            for dim in [1usize, 7, 8, 16, 33, 128, 384] {
+                let q: Vec<f32> = (0..dim).map(|_| lcg(&mut s)).collect();
+                let rows: Vec<Vec<f32>> = (0..4)
+                    .map(|_| (0..dim).map(|_| lcg(&mut s)).collect())
+                    .collect();
+                let r = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+                let l = (k.l2sq_x4)(&q, r);
+                let d = (k.dot_x4)(&q, r);
+                for j in 0..4 {
+                    assert!(
+                        (l[j] as f64 - ref_l2(&q, r[j])).abs() < 1e-4 * dim as f64,
+                        "{} l2 x4",
+                        k.name
+                    );
+                    assert!(
+                        (d[j] as f64 - ref_dot(&q, r[j])).abs() < 1e-4 * dim as f64,
+                        "{} dot x4",
+                        k.name
+                    );
                 }
             }
         }

@@ -10,7 +10,17 @@ pub(super) const KERNELS: Kernels = Kernels {
     scan_dot,
     scan_l2,
     norms,
+    l2sq_x4,
+    dot_x4,
 };
+
+fn l2sq_x4(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
+    [l2sq(q, r[0]), l2sq(q, r[1]), l2sq(q, r[2]), l2sq(q, r[3])]
+}
+
+fn dot_x4(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
+    [dot(q, r[0]), dot(q, r[1]), dot(q, r[2]), dot(q, r[3])]
+}
 
 const LANES: usize = 8;
 

@@ -13,6 +13,8 @@ pub(super) fn detect() -> Option<Kernels> {
             scan_dot: scan_dot_entry,
             scan_l2: scan_l2_entry,
             norms: norms_entry,
+            l2sq_x4: l2sq_x4_entry,
+            dot_x4: dot_x4_entry,
         })
     } else {
         None
@@ -51,6 +53,57 @@ fn norms_entry(data: &[f32], dim: usize, out: &mut [f32]) {
     assert_eq!(data.len(), dim * out.len());
     // SAFETY: AVX2+FMA detected (see detect()); rows have `dim` values (checked above).
     unsafe { norms(data, dim, out) }
+}
+
+fn l2sq_x4_entry(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
+    assert!(r.iter().all(|x| x.len() == q.len()));
+    // SAFETY: AVX2+FMA detected (see detect()); all four rows have q.len() values (checked above).
+    unsafe { x4::<true>(q, r) }
+}
+
+fn dot_x4_entry(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
+    assert!(r.iter().all(|x| x.len() == q.len()));
+    // SAFETY: AVX2+FMA detected (see detect()); all four rows have q.len() values (checked above).
+    unsafe { x4::<false>(q, r) }
+}
+
+/// One query against four rows: each query load feeds four FMAs. Caller guarantees equal
+/// lengths and AVX2+FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn x4<const L2: bool>(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
+    let n = q.len();
+    let pq = q.as_ptr();
+    let p = [r[0].as_ptr(), r[1].as_ptr(), r[2].as_ptr(), r[3].as_ptr()];
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (loads): i + 8 <= n, inside the query and every row.
+    while i + 8 <= n {
+        let vq = _mm256_loadu_ps(pq.add(i));
+        for j in 0..4 {
+            let vx = _mm256_loadu_ps(p[j].add(i));
+            acc[j] = if L2 {
+                let d = _mm256_sub_ps(vq, vx);
+                _mm256_fmadd_ps(d, d, acc[j])
+            } else {
+                _mm256_fmadd_ps(vq, vx, acc[j])
+            };
+        }
+        i += 8;
+    }
+    let mut out = [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])];
+    while i < n {
+        for j in 0..4 {
+            let x = r[j][i];
+            out[j] += if L2 {
+                (q[i] - x) * (q[i] - x)
+            } else {
+                q[i] * x
+            };
+        }
+        i += 1;
+    }
+    out
 }
 
 #[inline]
