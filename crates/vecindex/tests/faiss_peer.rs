@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 use vecindex::io::npy;
-use vecindex::Indexer;
 use vecindex::{builder_factory, Config, VectorsView};
 
 fn save_npy_f32(path: &std::path::Path, rows: usize, d: usize, data: &[f32]) {
