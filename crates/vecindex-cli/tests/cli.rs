@@ -722,3 +722,96 @@ fn bench_writes_json_csv_svg_png() {
         &["nothing to run"],
     );
 }
+
+#[test]
+fn hnsw_build_and_query_with_ef_search() {
+    let d = data();
+    ok(&[
+        "build",
+        "faiss",
+        "index_type=HNSW",
+        "m=8",
+        "efConstruction=40",
+        "--input",
+        &p(&d, "items.npy"),
+        "--output",
+        &p(&d, "h.index"),
+    ]);
+    let info = ok(&["info", "--json", &p(&d, "h.index")]);
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(
+        (
+            v["index_type"].as_str(),
+            v["params"]["m"].as_str(),
+            v["params"]["efSearch"].as_str()
+        ),
+        (Some("HNSW"), Some("8"), Some("16"))
+    );
+    // A large efSearch on 500 points visits everything reachable: the exact answer.
+    ok(&[
+        "query",
+        "faiss",
+        "efSearch=500",
+        "--index",
+        &p(&d, "h.index"),
+        "--queries",
+        &p(&d, "queries.npy"),
+        "-k",
+        "5",
+        "--output",
+        &p(&d, "h.npz"),
+    ]);
+    ok(&[
+        "build",
+        "faiss",
+        "--input",
+        &p(&d, "items.npy"),
+        "--output",
+        &p(&d, "flat.index"),
+    ]);
+    ok(&[
+        "query",
+        "faiss",
+        "--index",
+        &p(&d, "flat.index"),
+        "--queries",
+        &p(&d, "queries.npy"),
+        "-k",
+        "5",
+        "--output",
+        &p(&d, "flat.npz"),
+    ]);
+    assert_eq!(
+        read_npz(&d.dir.join("h.npz")).0,
+        read_npz(&d.dir.join("flat.npz")).0
+    );
+    fails(
+        &[
+            "build",
+            "faiss",
+            "index_type=HNSW",
+            "m=1",
+            "--input",
+            &p(&d, "items.npy"),
+            "--output",
+            &p(&d, "x.index"),
+        ],
+        &["m", "2..=512"],
+    );
+    fails(
+        &[
+            "query",
+            "faiss",
+            "efSearch=0",
+            "--index",
+            &p(&d, "h.index"),
+            "--queries",
+            &p(&d, "queries.npy"),
+            "-k",
+            "5",
+            "--output",
+            "-",
+        ],
+        &["efSearch"],
+    );
+}

@@ -5,7 +5,7 @@
 //!
 //! | key | values | default | meaning |
 //! |---|---|---|---|
-//! | `index_type` | `Flat`, `HNSW`, `IVF` | `Flat` | index kind (`Flat` and `IVF` in this version) |
+//! | `index_type` | `Flat`, `HNSW`, `IVF` | `Flat` | index kind |
 //! | `metric` | `L2`, `IP` | `L2` | squared L2 distance (ascending) or inner product (descending) |
 //! | `d` | 1..=1048576 | from the data | if given, the embeddings must have this dimension |
 //! | `m` | 2..=512 | 32 | HNSW neighbours per node |
@@ -13,6 +13,7 @@
 //! | `efConstruction` | ≥ 1 | 40 | HNSW build breadth |
 //! | `nlists` (`nlist`) | ≥ 1 | 100 | IVF lists |
 //! | `nprobe` | ≥ 1 | max(8, ⌈nlists/6⌉) | IVF lists probed per query (see [`default_nprobe`]) |
+//! | `threads` (`n_jobs`) | -1, 0 or ≥ 1 | all cores | HNSW build threads (the graph does not depend on it) |
 
 pub mod flat;
 pub mod format;
@@ -91,6 +92,12 @@ pub(crate) const PARAMS: &[Param] = &[
             min: 1,
             max: INT_MAX,
         },
+    },
+    // HNSW build threads (-1 or 0: all cores; the graph does not depend on it).
+    Param {
+        name: "threads",
+        aliases: &["n_jobs"],
+        kind: Kind::Int { min: -1, max: 4096 },
     },
 ];
 
