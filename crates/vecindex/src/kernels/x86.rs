@@ -67,31 +67,56 @@ fn dot_x4_entry(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
     unsafe { x4::<false>(q, r) }
 }
 
-/// One query against four rows: each query load feeds four FMAs. Caller guarantees equal
-/// lengths and AVX2+FMA.
+/// One query against four rows: each query load feeds four FMAs, and two accumulators per row
+/// keep eight independent FMA chains in flight (enough to hide the FMA latency). Caller
+/// guarantees equal lengths and AVX2+FMA.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn x4<const L2: bool>(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
     let n = q.len();
     let pq = q.as_ptr();
     let p = [r[0].as_ptr(), r[1].as_ptr(), r[2].as_ptr(), r[3].as_ptr()];
-    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut a = [_mm256_setzero_ps(); 4];
+    let mut b = [_mm256_setzero_ps(); 4];
     let mut i = 0;
-    // SAFETY (loads): i + 8 <= n, inside the query and every row.
-    while i + 8 <= n {
-        let vq = _mm256_loadu_ps(pq.add(i));
+    // SAFETY (loads): i + 16 <= n or i + 8 <= n, inside the query and every row.
+    while i + 16 <= n {
+        let q0 = _mm256_loadu_ps(pq.add(i));
+        let q1 = _mm256_loadu_ps(pq.add(i + 8));
         for j in 0..4 {
-            let vx = _mm256_loadu_ps(p[j].add(i));
-            acc[j] = if L2 {
-                let d = _mm256_sub_ps(vq, vx);
-                _mm256_fmadd_ps(d, d, acc[j])
+            let x0 = _mm256_loadu_ps(p[j].add(i));
+            let x1 = _mm256_loadu_ps(p[j].add(i + 8));
+            if L2 {
+                let d0 = _mm256_sub_ps(q0, x0);
+                let d1 = _mm256_sub_ps(q1, x1);
+                a[j] = _mm256_fmadd_ps(d0, d0, a[j]);
+                b[j] = _mm256_fmadd_ps(d1, d1, b[j]);
             } else {
-                _mm256_fmadd_ps(vq, vx, acc[j])
+                a[j] = _mm256_fmadd_ps(q0, x0, a[j]);
+                b[j] = _mm256_fmadd_ps(q1, x1, b[j]);
+            }
+        }
+        i += 16;
+    }
+    while i + 8 <= n {
+        let q0 = _mm256_loadu_ps(pq.add(i));
+        for j in 0..4 {
+            let x0 = _mm256_loadu_ps(p[j].add(i));
+            a[j] = if L2 {
+                let d0 = _mm256_sub_ps(q0, x0);
+                _mm256_fmadd_ps(d0, d0, a[j])
+            } else {
+                _mm256_fmadd_ps(q0, x0, a[j])
             };
         }
         i += 8;
     }
-    let mut out = [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])];
+    let mut out = [
+        hsum(_mm256_add_ps(a[0], b[0])),
+        hsum(_mm256_add_ps(a[1], b[1])),
+        hsum(_mm256_add_ps(a[2], b[2])),
+        hsum(_mm256_add_ps(a[3], b[3])),
+    ];
     while i < n {
         for j in 0..4 {
             let x = r[j][i];
