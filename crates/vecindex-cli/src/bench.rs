@@ -136,19 +136,6 @@ pub struct ResultRow {
     pub p99_ms: f64,
 }
 
-fn proc_status(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
 /// Ground truth for `metric`, from the cache next to the queries (or in `out`), else computed
 /// exactly (in parallel) and cached.
 fn ground_truth(
@@ -289,8 +276,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let config: Config = params.iter().cloned().collect();
         let builder =
             builder_factory(&spec.backend, &config).with_context(|| format!("run '{label}'"))?;
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let rss_before = proc_status("VmRSS:");
+        crate::peer_bench::reset_peak();
+        let rss_before = crate::peer_bench::proc_status("VmRSS:");
         let t = Instant::now();
         let mut indexer = builder
             .from_embeddings(base.view())
@@ -358,7 +345,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 k,
                 build_s,
                 index_bytes,
-                peak_rss_bytes: proc_status("VmHWM:").saturating_sub(rss_before),
+                peak_rss_bytes: crate::peer_bench::proc_status("VmHWM:").saturating_sub(rss_before),
                 recall: recall_against(&res, &gt, k),
                 qps: q.rows() as f64 / best,
                 p50_ms: pct(0.5),

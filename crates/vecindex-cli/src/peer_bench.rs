@@ -90,7 +90,8 @@ fn find_python(explicit: Option<PathBuf>) -> Result<PathBuf> {
     bail!("no Python with faiss-cpu found; run ./scripts/bench.sh (it creates .venv) or pass --python")
 }
 
-fn proc_status(field: &str) -> u64 {
+/// A size field of /proc/self/status (VmRSS:, VmHWM:) in bytes; 0 where unavailable.
+pub(crate) fn proc_status(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -103,7 +104,8 @@ fn proc_status(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn reset_peak() {
+/// Resets the peak-RSS counter (VmHWM) where the kernel allows it.
+pub(crate) fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
@@ -239,49 +241,20 @@ fn faiss_side(py: &Path, dir: &Path, ds_i: usize, spec: &RunSpec) -> Result<Side
         single,
     } = *spec;
     let out_ids = dir.join("faiss_ids.npy");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/faiss_flat.py");
-    let o = Command::new(py)
-        .arg(&script)
-        .args([
-            "--base",
-            dir.join(format!("base{ds_i}.npy"))
-                .to_str()
-                .unwrap_or_default(),
-        ])
-        .args([
-            "--queries",
-            dir.join(format!("queries{ds_i}.npy"))
-                .to_str()
-                .unwrap_or_default(),
-        ])
-        .args([
-            "--metric",
-            metric,
-            "-k",
-            &k.to_string(),
-            "--threads",
-            &threads.to_string(),
-        ])
-        .args([
-            "--repeat",
-            &repeat.to_string(),
-            "--single",
-            &single.to_string(),
-        ])
-        .args(["--out-ids", out_ids.to_str().unwrap_or_default()])
-        .env("OMP_NUM_THREADS", threads.to_string())
-        .env("OPENBLAS_NUM_THREADS", threads.to_string())
-        .env("MKL_NUM_THREADS", threads.to_string())
-        .output()
-        .context("running the faiss peer")?;
-    if !o.status.success() {
-        bail!("faiss peer failed: {}", String::from_utf8_lossy(&o.stderr));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).context("faiss peer output")?;
-    let ids = match npy::parse_npy(&std::fs::read(&out_ids)?, "faiss ids")?.data {
-        npy::NpyData::Int(v) => v,
-        npy::NpyData::Float(_) => bail!("faiss peer wrote float ids"),
-    };
+    let args: Vec<String> = vec![
+        "--metric".into(),
+        metric.into(),
+        "-k".into(),
+        k.to_string(),
+        "--repeat".into(),
+        repeat.to_string(),
+        "--single".into(),
+        single.to_string(),
+        "--out-ids".into(),
+        out_ids.to_string_lossy().to_string(),
+    ];
+    let v = run_peer(py, "faiss_flat.py", dir, ds_i, threads, &args)?;
+    let ids = read_peer_ids(&out_ids)?;
     Ok(Side {
         build_s: v["build_s"].as_f64().unwrap_or(0.0),
         batch_s: v["batch_s"].as_f64().unwrap_or(f64::NAN),
@@ -289,6 +262,48 @@ fn faiss_side(py: &Path, dir: &Path, ds_i: usize, spec: &RunSpec) -> Result<Side
         peak_delta: v["peak_delta_bytes"].as_u64().unwrap_or(0),
         ids,
     })
+}
+
+/// Runs `bench/peers/<script>` on dataset `ds_i` (its .npy files in `dir`) with `args`, the thread
+/// count pinned for OpenMP/BLAS, and returns the JSON it prints.
+fn run_peer(
+    py: &Path,
+    script: &str,
+    dir: &Path,
+    ds_i: usize,
+    threads: usize,
+    args: &[String],
+) -> Result<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../bench/peers")
+        .join(script);
+    let file = |name: String| dir.join(name).to_string_lossy().to_string();
+    let o = Command::new(py)
+        .arg(&path)
+        .args(["--base".to_string(), file(format!("base{ds_i}.npy"))])
+        .args(["--queries".to_string(), file(format!("queries{ds_i}.npy"))])
+        .args(["--threads".to_string(), threads.to_string()])
+        .args(args)
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .env("OPENBLAS_NUM_THREADS", threads.to_string())
+        .env("MKL_NUM_THREADS", threads.to_string())
+        .output()
+        .with_context(|| format!("running the peer {script}"))?;
+    if !o.status.success() {
+        bail!(
+            "peer {script} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    serde_json::from_slice(&o.stdout).with_context(|| format!("output of the peer {script}"))
+}
+
+/// Ids a peer saved as .npy.
+fn read_peer_ids(path: &Path) -> Result<Vec<i64>> {
+    match npy::parse_npy(&std::fs::read(path)?, "peer ids")?.data {
+        npy::NpyData::Int(v) => Ok(v),
+        npy::NpyData::Float(_) => bail!("{}: peer wrote float ids", path.display()),
+    }
 }
 
 /// Share of `a`'s ids (row by row) that also appear in `b`'s row.
@@ -454,61 +469,29 @@ fn faiss_ivf(
     nprobes: &[usize],
 ) -> Result<IvfSide> {
     let prefix = dir.join("faiss_ivf_ids_");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/faiss_ivf.py");
     let list = nprobes
         .iter()
         .map(|n| n.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let o = Command::new(py)
-        .arg(&script)
-        .args([
-            "--base",
-            dir.join(format!("base{ds_i}.npy"))
-                .to_str()
-                .unwrap_or_default(),
-        ])
-        .args([
-            "--queries",
-            dir.join(format!("queries{ds_i}.npy"))
-                .to_str()
-                .unwrap_or_default(),
-        ])
-        .args([
-            "--metric",
-            spec.metric,
-            "-k",
-            &spec.k.to_string(),
-            "--threads",
-            &spec.threads.to_string(),
-        ])
-        .args([
-            "--nlist",
-            &nlist.to_string(),
-            "--nprobes",
-            &list,
-            "--repeat",
-            &spec.repeat.to_string(),
-        ])
-        .args(["--out-prefix", prefix.to_str().unwrap_or_default()])
-        .env("OMP_NUM_THREADS", spec.threads.to_string())
-        .env("OPENBLAS_NUM_THREADS", spec.threads.to_string())
-        .output()
-        .context("running the faiss IVF peer")?;
-    if !o.status.success() {
-        bail!(
-            "faiss IVF peer failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).context("faiss peer output")?;
+    let args: Vec<String> = vec![
+        "--metric".into(),
+        spec.metric.into(),
+        "-k".into(),
+        spec.k.to_string(),
+        "--nlist".into(),
+        nlist.to_string(),
+        "--nprobes".into(),
+        list,
+        "--repeat".into(),
+        spec.repeat.to_string(),
+        "--out-prefix".into(),
+        prefix.to_string_lossy().to_string(),
+    ];
+    let v = run_peer(py, "faiss_ivf.py", dir, ds_i, spec.threads, &args)?;
     let mut search = Vec::new();
     for &np in nprobes {
-        let f = dir.join(format!("faiss_ivf_ids_{np}.npy"));
-        let ids = match npy::parse_npy(&std::fs::read(&f)?, "faiss ids")?.data {
-            npy::NpyData::Int(v) => v,
-            npy::NpyData::Float(_) => bail!("faiss peer wrote float ids"),
-        };
+        let ids = read_peer_ids(&dir.join(format!("faiss_ivf_ids_{np}.npy")))?;
         search.push((
             np,
             v["search"][np.to_string()].as_f64().unwrap_or(f64::NAN),
@@ -645,69 +628,35 @@ fn peer_hnsw(
     efs: &[usize],
 ) -> Result<HnswSide> {
     let prefix = dir.join(format!("{lib}_hnsw_ids_"));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/hnsw_peer.py");
     let list = efs
         .iter()
         .map(|n| n.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let o = Command::new(py)
-        .arg(&script)
-        .args([
-            "--lib",
-            lib,
-            "--metric",
-            spec.metric,
-            "-k",
-            &spec.k.to_string(),
-        ])
-        .args([
-            "--base",
-            dir.join(format!("base{ds_i}.npy"))
-                .to_str()
-                .unwrap_or_default(),
-        ])
-        .args([
-            "--queries",
-            dir.join(format!("queries{ds_i}.npy"))
-                .to_str()
-                .unwrap_or_default(),
-        ])
-        .args([
-            "--m",
-            &m.to_string(),
-            "--efc",
-            &efc.to_string(),
-            "--efs",
-            &list,
-        ])
-        .args([
-            "--threads",
-            &spec.threads.to_string(),
-            "--repeat",
-            &spec.repeat.to_string(),
-        ])
-        .args([
-            "--single",
-            &spec.single.to_string(),
-            "--out-prefix",
-            prefix.to_str().unwrap_or_default(),
-        ])
-        .env("OMP_NUM_THREADS", spec.threads.to_string())
-        .env("OPENBLAS_NUM_THREADS", spec.threads.to_string())
-        .output()
-        .with_context(|| format!("running the {lib} peer"))?;
-    if !o.status.success() {
-        bail!("{lib} peer failed: {}", String::from_utf8_lossy(&o.stderr));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).context("peer output")?;
+    let args: Vec<String> = vec![
+        "--lib".into(),
+        lib.into(),
+        "--metric".into(),
+        spec.metric.into(),
+        "-k".into(),
+        spec.k.to_string(),
+        "--m".into(),
+        m.to_string(),
+        "--efc".into(),
+        efc.to_string(),
+        "--efs".into(),
+        list,
+        "--repeat".into(),
+        spec.repeat.to_string(),
+        "--single".into(),
+        spec.single.to_string(),
+        "--out-prefix".into(),
+        prefix.to_string_lossy().to_string(),
+    ];
+    let v = run_peer(py, "hnsw_peer.py", dir, ds_i, spec.threads, &args)?;
     let mut search = Vec::new();
     for &ef in efs {
-        let f = dir.join(format!("{lib}_hnsw_ids_{ef}.npy"));
-        let ids = match npy::parse_npy(&std::fs::read(&f)?, "peer ids")?.data {
-            npy::NpyData::Int(v) => v,
-            npy::NpyData::Float(_) => bail!("peer wrote float ids"),
-        };
+        let ids = read_peer_ids(&dir.join(format!("{lib}_hnsw_ids_{ef}.npy")))?;
         let e = &v["search"][ef.to_string()];
         search.push((
             ef,

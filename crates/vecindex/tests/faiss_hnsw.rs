@@ -9,33 +9,7 @@ use vecindex::faiss::{format, FaissBuilder, FaissIndex};
 use vecindex::{Indexer, Metric, VectorsView};
 
 fn hnsw_fixtures() -> Vec<Value> {
-    let m: Value = serde_json::from_slice(
-        &std::fs::read(common::fixtures().join("faiss/manifest.json")).unwrap(),
-    )
-    .unwrap();
-    m["fixtures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "IndexHNSWFlat" || f["kind"] == "IndexIDMap2")
-        .cloned()
-        .collect()
-}
-
-fn file(f: &Value, key: &str) -> Vec<f32> {
-    common::read_f32(
-        &common::fixtures()
-            .join("faiss")
-            .join(f[key]["file"].as_str().unwrap()),
-    )
-}
-
-fn rows<T>(v: &Value, conv: impl Fn(&Value) -> T) -> Vec<T> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(&conv))
-        .collect()
+    common::faiss_fixtures(&["IndexHNSWFlat", "IndexIDMap2"])
 }
 
 #[test]
@@ -48,14 +22,14 @@ fn searches_over_faiss_graphs_return_faiss_ids() {
             .join(f["index_file"].as_str().unwrap());
         let mut idx = FaissBuilder::new().load(&path).unwrap();
         let d = f["d"].as_u64().unwrap() as usize;
-        let q = file(&f, "queries");
+        let q = common::fixture_f32(&f, "queries");
         for s in f["searches"].as_array().unwrap() {
             let k = s["k"].as_u64().unwrap() as usize;
             idx.set_param("efSearch", &s["efSearch"].to_string())
                 .unwrap();
             let r = idx.query(VectorsView::new(&q, d).unwrap(), k).unwrap();
-            let want_ids = rows(&s["ids"], |v| v.as_i64().unwrap());
-            let want_d = rows(&s["distances"], |v| v.as_f64().unwrap() as f32);
+            let want_ids = common::json_rows(&s["ids"], |v| v.as_i64().unwrap());
+            let want_d = common::json_rows(&s["distances"], |v| v.as_f64().unwrap() as f32);
             assert_eq!(r.ids, want_ids, "{name} k={k} efSearch={}", s["efSearch"]);
             common::assert_same_results(&r.ids, &r.distances, &want_ids, &want_d, k, 1e-5);
             checked += 1;
@@ -97,7 +71,7 @@ fn builds_are_byte_identical_to_faiss() {
         };
         let mut idx = HnswIndex::new(d, metric, m, 40, 16);
         if !f["base"].is_null() {
-            let base = file(f, "base");
+            let base = common::fixture_f32(f, "base");
             let adds: Vec<usize> = match f["params"]["adds"].as_array() {
                 Some(a) => a.iter().map(|v| v.as_u64().unwrap() as usize).collect(),
                 None => vec![base.len() / d],

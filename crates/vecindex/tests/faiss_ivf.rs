@@ -8,33 +8,7 @@ use vecindex::faiss::{format, FaissBuilder, FaissIndex};
 use vecindex::{Indexer, Metric, VectorsView};
 
 fn ivf_fixtures() -> Vec<Value> {
-    let m: Value = serde_json::from_slice(
-        &std::fs::read(common::fixtures().join("faiss/manifest.json")).unwrap(),
-    )
-    .unwrap();
-    m["fixtures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "IndexIVFFlat")
-        .cloned()
-        .collect()
-}
-
-fn file(f: &Value, key: &str) -> Vec<f32> {
-    common::read_f32(
-        &common::fixtures()
-            .join("faiss")
-            .join(f[key]["file"].as_str().unwrap()),
-    )
-}
-
-fn rows<T>(v: &Value, conv: impl Fn(&Value) -> T) -> Vec<T> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(&conv))
-        .collect()
+    common::faiss_fixtures(&["IndexIVFFlat"])
 }
 
 #[test]
@@ -47,7 +21,7 @@ fn loaded_ivf_fixtures_answer_like_faiss() {
             .join(f["index_file"].as_str().unwrap());
         let mut idx = FaissBuilder::new().load(&path).unwrap();
         let d = f["d"].as_u64().unwrap() as usize;
-        let q = file(&f, "queries");
+        let q = common::fixture_f32(&f, "queries");
         if f["params"]["nlist"] == 4 {
             // Untrained: searching is a clear error, as in faiss.
             let e = idx
@@ -61,8 +35,8 @@ fn loaded_ivf_fixtures_answer_like_faiss() {
             let k = s["k"].as_u64().unwrap() as usize;
             idx.set_param("nprobe", &s["nprobe"].to_string()).unwrap();
             let r = idx.query(VectorsView::new(&q, d).unwrap(), k).unwrap();
-            let want_ids = rows(&s["ids"], |v| v.as_i64().unwrap());
-            let want_d = rows(&s["distances"], |v| v.as_f64().unwrap() as f32);
+            let want_ids = common::json_rows(&s["ids"], |v| v.as_i64().unwrap());
+            let want_d = common::json_rows(&s["distances"], |v| v.as_f64().unwrap() as f32);
             common::assert_same_results(&r.ids, &r.distances, &want_ids, &want_d, k, 1e-5);
             assert_eq!(r.ids, want_ids, "{name} nprobe={}", s["nprobe"]);
             checked += 1;
@@ -99,8 +73,8 @@ fn training_reproduces_faiss() {
             Metric::InnerProduct
         };
         let nlist = f["params"]["nlist"].as_u64().unwrap() as usize;
-        let train = file(&f, "train");
-        let base = file(&f, "base");
+        let train = common::fixture_f32(&f, "train");
+        let base = common::fixture_f32(&f, "base");
         let ids: Vec<i64> = match f["add_ids"].as_array() {
             Some(a) => a.iter().map(|v| v.as_i64().unwrap()).collect(),
             None => (0..(base.len() / d) as i64).collect(),

@@ -146,3 +146,35 @@ pub fn assert_same_results(
         }
     }
 }
+
+/// The fixtures faiss wrote (tests/fixtures/faiss/manifest.json), filtered by kind.
+pub fn faiss_fixtures(kinds: &[&str]) -> Vec<serde_json::Value> {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures().join("faiss/manifest.json")).unwrap())
+            .unwrap();
+    m["fixtures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| kinds.iter().any(|k| f["kind"] == *k))
+        .cloned()
+        .collect()
+}
+
+/// A fixture's raw f32 matrix (`key` = "base", "queries", "train").
+pub fn fixture_f32(f: &serde_json::Value, key: &str) -> Vec<f32> {
+    read_f32(
+        &fixtures()
+            .join("faiss")
+            .join(f[key]["file"].as_str().unwrap()),
+    )
+}
+
+/// A JSON matrix (list of rows) flattened row-major.
+pub fn json_rows<T>(v: &serde_json::Value, conv: impl Fn(&serde_json::Value) -> T) -> Vec<T> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(&conv))
+        .collect()
+}
