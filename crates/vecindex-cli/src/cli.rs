@@ -102,12 +102,12 @@ pub fn read_vectors(path: &Path, tensor: Option<&str>) -> Result<Vectors> {
 pub fn build(a: BuildArgs) -> Result<()> {
     let config = Config::parse(&a.params)?;
     let mut builder = builder_factory(&a.backend, &config)?;
-    builder.set_progress(crate::progress::callback());
     let items = read_vectors(&a.input, a.tensor.as_deref())?;
     let ids = a.ids.as_deref().map(io::read_ids).transpose()?;
     let (n, d) = (items.rows(), items.dim());
     let t = Instant::now();
     let sp = crate::progress::spinner(&format!("building {} index over {n} × {d}", a.backend));
+    builder.set_progress(crate::progress::callback_replacing(Some(sp.clone())));
     let indexer = match &ids {
         Some(ids) => builder.from_embeddings_with_ids(items.view(), ids)?,
         None => builder.from_vectors(items)?,

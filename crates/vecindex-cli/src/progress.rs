@@ -27,8 +27,18 @@ pub fn bar(total: u64, msg: &str) -> ProgressBar {
 
 /// A library progress callback that drives one bar per stage.
 pub fn callback() -> vecindex::Progress {
+    callback_replacing(None)
+}
+
+/// Like [`callback`], clearing `spinner` when the first real progress arrives (so a build shows a
+/// spinner until the backend reports stages, then bars — never both).
+pub fn callback_replacing(spinner: Option<ProgressBar>) -> vecindex::Progress {
     let current: Arc<Mutex<Option<(String, ProgressBar)>>> = Arc::new(Mutex::new(None));
+    let spinner = Mutex::new(spinner);
     Arc::new(move |stage: &str, done: u64, total: u64| {
+        if let Some(sp) = spinner.lock().expect("progress lock").take() {
+            sp.finish_and_clear();
+        }
         let mut cur = current.lock().expect("progress lock");
         let same = cur.as_ref().map(|(s, _)| s == stage).unwrap_or(false);
         if !same {
