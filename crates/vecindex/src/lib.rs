@@ -34,6 +34,7 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub mod annoy;
 pub mod api;
 pub mod config;
 pub mod error;
