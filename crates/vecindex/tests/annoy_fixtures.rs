@@ -195,3 +195,72 @@ fn wrong_dimension_or_metric_and_corruption_are_errors() {
         "{e}"
     );
 }
+
+/// Built with annoy's seed, tree count and one thread, our forest has annoy's structure: the same
+/// n_descendants and children in (nearly) every node — only a float rounding that flips a
+/// comparison can make a subtree differ (spec §2.7).
+#[test]
+fn single_thread_builds_reproduce_annoys_structure() {
+    use vecindex::annoy::index::{build, BuildParams};
+    let mut identical = 0;
+    let mut total = 0;
+    for f in fixtures() {
+        let name = f["name"].as_str().unwrap();
+        let ids: Vec<u64> = f["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        if ids.iter().enumerate().any(|(i, &id)| id != i as u64)
+            || f["n_trees_requested"].as_i64().unwrap() < 1
+        {
+            continue; // holes / auto trees: not this test
+        }
+        let dim = f["f"].as_u64().unwrap() as usize;
+        let metric = AnnoyMetric::parse(f["metric"].as_str().unwrap()).unwrap();
+        let v = common::read_f32(
+            &common::fixtures()
+                .join("annoy")
+                .join(f["vectors_file"].as_str().unwrap()),
+        );
+        let seed = f["seed"]
+            .as_i64()
+            .map(|s| s as u64)
+            .unwrap_or(vecindex::annoy::build::DEFAULT_SEED);
+        let p = BuildParams {
+            n_trees: Some(f["n_trees_requested"].as_u64().unwrap() as usize),
+            threads: 1,
+            seed,
+        };
+        let ours = build(
+            vecindex::VectorsView::new(&v, dim).unwrap(),
+            metric,
+            p,
+            &|_, _| {},
+        )
+        .unwrap();
+        let theirs = open(&f);
+        total += 1;
+        let same_size = ours.n_nodes == theirs.n_nodes;
+        let same = same_size
+            && (0..ours.n_nodes).all(|i| {
+                ours.n_descendants(i) == theirs.n_descendants(i)
+                    && (ours.n_descendants(i) <= 1
+                        || (0..2).all(|j| ours.raw_child(i, j) == theirs.raw_child(i, j)))
+            });
+        if same {
+            identical += 1;
+        } else {
+            eprintln!(
+                "{name}: structure differs (nodes {} vs {})",
+                ours.n_nodes, theirs.n_nodes
+            );
+        }
+    }
+    eprintln!("{identical}/{total} fixtures rebuilt with annoy's exact structure");
+    assert!(
+        total >= 10 && identical * 10 >= total * 8,
+        "{identical}/{total}"
+    );
+}

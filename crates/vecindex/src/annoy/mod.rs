@@ -5,9 +5,12 @@
 //! de-duplication and exact re-ranking. Building forests (and `builder_factory("annoy")`) comes
 //! with the builder.
 
+pub mod build;
 pub mod forest;
+pub mod index;
 pub mod layout;
 pub mod search;
+pub mod writer;
 
 pub use forest::AnnoyForest;
 pub use layout::{AnnoyMetric, NodeLayout};

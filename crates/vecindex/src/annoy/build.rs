@@ -1,0 +1,462 @@
+//! annoy 1.17.3's forest construction (spec §2): Kiss64 random numbers, two-means splits per
+//! metric, the imbalance checks with their f32 rounding and the random fallback, leaf lists of up
+//! to K ids, post-order node allocation, root copies at the end.
+//!
+//! Trees are built into per-tree buffers and laid out tree after tree, so a build is
+//! deterministic for a given (seed, threads) — annoy's own multi-threaded builds interleave
+//! nodes and are not. With one thread the layout is annoy's.
+
+use super::layout::{AnnoyMetric, NodeLayout};
+use crate::kernels;
+use rayon::prelude::*;
+
+/// annoy's Kiss64 generator.
+#[derive(Debug, Clone)]
+pub struct Kiss64 {
+    x: u64,
+    y: u64,
+    z: u64,
+    c: u64,
+}
+
+/// annoy's default seed.
+pub const DEFAULT_SEED: u64 = 1_234_567_890_987_654_321;
+
+impl Kiss64 {
+    pub fn new(seed: u64) -> Self {
+        Kiss64 {
+            x: seed,
+            y: 362_436_362_436_362_436,
+            z: 1_066_149_217_761_810,
+            c: 123_456_123_456_123_456,
+        }
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.z = 6_906_969_069u64
+            .wrapping_mul(self.z)
+            .wrapping_add(1_234_567);
+        self.y ^= self.y << 13;
+        self.y ^= self.y >> 17;
+        self.y ^= self.y << 43;
+        let t = (self.x << 58).wrapping_add(self.c);
+        self.c = self.x >> 6;
+        self.x = self.x.wrapping_add(t);
+        self.c = self.c.wrapping_add((self.x < t) as u64);
+        self.x.wrapping_add(self.y).wrapping_add(self.z)
+    }
+
+    pub fn index(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    pub fn flip(&mut self) -> bool {
+        self.next_u64() & 1 == 1
+    }
+}
+
+/// Items as the build sees them: vectors (or packed bits), angular squared norms, dot factors.
+pub struct Items<'a> {
+    pub layout: NodeLayout,
+    pub n_items: usize,
+    /// Row-major float vectors (float metrics); holes are zero rows.
+    pub v: &'a [f32],
+    /// Packed bits (hamming), `layout.words` per item.
+    pub bits: &'a [u64],
+    /// Which ids were added (holes are false).
+    pub present: &'a [bool],
+    pub norms: &'a [f32],
+    pub dot_factors: &'a [f32],
+}
+
+impl Items<'_> {
+    fn row(&self, i: usize) -> &[f32] {
+        let f = self.layout.f;
+        &self.v[i * f..(i + 1) * f]
+    }
+
+    fn bits_of(&self, i: usize) -> &[u64] {
+        let w = self.layout.words;
+        &self.bits[i * w..(i + 1) * w]
+    }
+}
+
+/// A child reference while building: an item, or a node of the same tree (local index).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ref {
+    Item(i32),
+    Local(usize),
+}
+
+/// A node of one tree under construction.
+#[derive(Debug, Clone)]
+pub enum BuildNode {
+    Leaf {
+        n_descendants: i32,
+        ids: Vec<i32>,
+    },
+    Split {
+        n_descendants: i32,
+        children: [Ref; 2],
+        plane: Vec<f32>,
+        a: f32,
+        dot_factor: f32,
+        bit: u64,
+    },
+}
+
+/// A split under construction.
+#[derive(Clone)]
+struct Split {
+    v: Vec<f32>,
+    a: f32,
+    df: f32,
+    bit: u64,
+}
+
+fn f32_dot(a: &[f32], b: &[f32]) -> f32 {
+    kernels::dot(a, b)
+}
+
+fn normalize(v: &mut [f32]) {
+    let n = f32_dot(v, v).sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+fn angular_dist(p: &[f32], pn: f32, y: &[f32], yn: f32) -> f32 {
+    let pp = if pn != 0.0 { pn } else { f32_dot(p, p) };
+    let qq = if yn != 0.0 { yn } else { f32_dot(y, y) };
+    let pq = f32_dot(p, y);
+    let ppqq = pp * qq;
+    if ppqq > 0.0 {
+        2.0 - 2.0 * pq / ppqq.sqrt()
+    } else {
+        2.0
+    }
+}
+
+fn two_means_dist(metric: AnnoyMetric, p: &[f32], pn: f32, items: &Items<'_>, k: usize) -> f32 {
+    let y = items.row(k);
+    match metric {
+        AnnoyMetric::Angular => angular_dist(p, pn, y, items.norms[k]),
+        AnnoyMetric::Euclidean => kernels::l2sq(p, y),
+        AnnoyMetric::Manhattan => p.iter().zip(y).map(|(a, b)| (a - b).abs()).sum(),
+        AnnoyMetric::Dot => -f32_dot(p, y),
+        AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
+    }
+}
+
+fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
+    let l = items.layout;
+    let metric = l.metric;
+    if metric == AnnoyMetric::Hamming {
+        let dim = 64 * l.words;
+        let splits = |pos: usize| {
+            let ones = indices
+                .iter()
+                .filter(|&&i| (items.bits_of(i as usize)[pos / 64] >> (63 - pos % 64)) & 1 == 1)
+                .count();
+            ones > 0 && ones < indices.len()
+        };
+        let mut chosen = None;
+        for _ in 0..20 {
+            let pos = rng.index(dim);
+            if splits(pos) {
+                chosen = Some(pos);
+                break;
+            }
+        }
+        let pos = chosen
+            .or_else(|| (0..dim).find(|&p| splits(p)))
+            .unwrap_or(dim - 1);
+        return Split {
+            v: Vec::new(),
+            a: 0.0,
+            df: 0.0,
+            bit: pos as u64,
+        };
+    }
+    let cosine = matches!(metric, AnnoyMetric::Angular | AnnoyMetric::Dot);
+    let count = indices.len();
+    let i = rng.index(count);
+    let mut j = rng.index(count - 1);
+    if j >= i {
+        j += 1;
+    }
+    let (ii, jj) = (indices[i] as usize, indices[j] as usize);
+    let mut p = items.row(ii).to_vec();
+    let mut q = items.row(jj).to_vec();
+    let (mut pdf, mut qdf) = (items.dot_factors[ii], items.dot_factors[jj]);
+    if metric == AnnoyMetric::Dot {
+        // Normalised jointly over (v, dot_factor).
+        for (v, df) in [(&mut p, &mut pdf), (&mut q, &mut qdf)] {
+            let n = (f32_dot(v, v) + *df * *df).sqrt();
+            if n > 0.0 {
+                v.iter_mut().for_each(|x| *x /= n);
+                *df /= n;
+            }
+        }
+    } else if cosine {
+        normalize(&mut p);
+        normalize(&mut q);
+    }
+    let mut pn = if metric == AnnoyMetric::Angular {
+        f32_dot(&p, &p)
+    } else {
+        0.0
+    };
+    let mut qn = if metric == AnnoyMetric::Angular {
+        f32_dot(&q, &q)
+    } else {
+        0.0
+    };
+    let (mut ic, mut jc) = (1i32, 1i32);
+    for _ in 0..200 {
+        let k = indices[rng.index(count)] as usize;
+        let di = ic as f32 * two_means_dist(metric, &p, pn, items, k);
+        let dj = jc as f32 * two_means_dist(metric, &q, qn, items, k);
+        let y = items.row(k);
+        let nrm = if cosine { f32_dot(y, y).sqrt() } else { 1.0 };
+        if nrm.is_nan() || nrm <= 0.0 {
+            continue;
+        }
+        if di < dj {
+            for (a, b) in p.iter_mut().zip(y) {
+                *a = (*a * ic as f32 + b / nrm) / (ic + 1) as f32;
+            }
+            if metric == AnnoyMetric::Angular {
+                pn = f32_dot(&p, &p);
+            }
+            ic += 1;
+        } else if dj < di {
+            for (a, b) in q.iter_mut().zip(y) {
+                *a = (*a * jc as f32 + b / nrm) / (jc + 1) as f32;
+            }
+            if metric == AnnoyMetric::Angular {
+                qn = f32_dot(&q, &q);
+            }
+            jc += 1;
+        }
+    }
+    let mut n: Vec<f32> = p.iter().zip(&q).map(|(a, b)| a - b).collect();
+    let mut a = 0.0f32;
+    let mut df = 0.0f32;
+    match metric {
+        AnnoyMetric::Dot => {
+            df = pdf - qdf;
+            let nn = (f32_dot(&n, &n) + df * df).sqrt();
+            if nn > 0.0 {
+                n.iter_mut().for_each(|x| *x /= nn);
+                df /= nn;
+            }
+        }
+        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => {
+            normalize(&mut n);
+            for z in 0..n.len() {
+                a += -n[z] * (p[z] + q[z]) / 2.0;
+            }
+        }
+        _ => normalize(&mut n),
+    }
+    Split {
+        v: n,
+        a,
+        df,
+        bit: 0,
+    }
+}
+
+fn margin(items: &Items<'_>, s: &Split, y: usize) -> f32 {
+    match items.layout.metric {
+        AnnoyMetric::Angular => f32_dot(&s.v, items.row(y)),
+        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => s.a + f32_dot(&s.v, items.row(y)),
+        AnnoyMetric::Dot => f32_dot(&s.v, items.row(y)) + s.df * s.df,
+        AnnoyMetric::Hamming => {
+            let pos = s.bit as usize;
+            ((items.bits_of(y)[pos / 64] >> (63 - pos % 64)) & 1) as f32
+        }
+    }
+}
+
+fn side(items: &Items<'_>, s: &Split, y: usize, rng: &mut Kiss64) -> usize {
+    let m = margin(items, s, y);
+    if items.layout.metric == AnnoyMetric::Hamming {
+        return m as usize;
+    }
+    if m != 0.0 {
+        (m > 0.0) as usize
+    } else {
+        rng.flip() as usize
+    }
+}
+
+/// max(fr, 1 − fr) with annoy's f32 rounding.
+fn imbalance(l: usize, r: usize) -> f64 {
+    let fr = (l as f64 / (l as f64 + r as f64 + 1e-9)) as f32;
+    fr.max(1.0 - fr) as f64
+}
+
+/// annoy's `make_tree`, appending this tree's nodes to `out` in post-order.
+pub fn make_tree(
+    items: &Items<'_>,
+    indices: &[i32],
+    is_root: bool,
+    rng: &mut Kiss64,
+    out: &mut Vec<BuildNode>,
+) -> Ref {
+    let k = items.layout.k;
+    let n_items = items.n_items;
+    if indices.len() == 1 && !is_root {
+        return Ref::Item(indices[0]);
+    }
+    if indices.len() <= k && (!is_root || n_items <= k || indices.len() == 1) {
+        let nd = if is_root {
+            n_items as i32
+        } else {
+            indices.len() as i32
+        };
+        out.push(BuildNode::Leaf {
+            n_descendants: nd,
+            ids: indices.to_vec(),
+        });
+        return Ref::Local(out.len() - 1);
+    }
+    let mut split;
+    let mut sides: [Vec<i32>; 2] = [Vec::new(), Vec::new()];
+    let mut attempt = 0;
+    loop {
+        split = create_split(items, indices, rng);
+        sides[0].clear();
+        sides[1].clear();
+        for &j in indices {
+            let s = side(items, &split, j as usize, rng);
+            sides[s].push(j);
+        }
+        attempt += 1;
+        if imbalance(sides[0].len(), sides[1].len()) < 0.95 || attempt == 3 {
+            break;
+        }
+    }
+    while imbalance(sides[0].len(), sides[1].len()) > 0.99 {
+        if items.layout.metric == AnnoyMetric::Hamming {
+            split.bit = 0;
+        } else {
+            split.v.iter_mut().for_each(|x| *x = 0.0);
+        }
+        sides[0].clear();
+        sides[1].clear();
+        for &j in indices {
+            let s = rng.flip() as usize;
+            sides[s].push(j);
+        }
+    }
+    let flip = (sides[0].len() > sides[1].len()) as usize;
+    let mut children = [Ref::Item(0); 2];
+    for s in 0..2 {
+        let which = s ^ flip;
+        children[which] = make_tree(items, &sides[which], false, rng, out);
+    }
+    let nd = if is_root {
+        n_items as i32
+    } else {
+        indices.len() as i32
+    };
+    out.push(BuildNode::Split {
+        n_descendants: nd,
+        children,
+        plane: split.v,
+        a: split.a,
+        dot_factor: split.df,
+        bit: split.bit,
+    });
+    Ref::Local(out.len() - 1)
+}
+
+/// Builds the trees: `n_trees` (> 0) spread over `threads` as annoy does (thread t builds
+/// ⌊(q + t) / threads⌋ trees with seed + t), or, for `None`, trees until the tree nodes reach
+/// the item count (annoy's -1; built on one RNG stream). Returns each tree's nodes in order.
+pub fn build_trees(
+    items: &Items<'_>,
+    n_trees: Option<usize>,
+    threads: usize,
+    seed: u64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Vec<Vec<BuildNode>> {
+    let indices: Vec<i32> = (0..items.n_items)
+        .filter(|&i| items.present[i])
+        .map(|i| i as i32)
+        .collect();
+    match n_trees {
+        None => {
+            let mut rng = Kiss64::new(seed);
+            let mut trees = Vec::new();
+            let mut n_nodes = items.n_items;
+            while n_nodes < 2 * items.n_items {
+                let mut nodes = Vec::new();
+                make_tree(items, &indices, true, &mut rng, &mut nodes);
+                n_nodes += nodes.len();
+                trees.push(nodes);
+                progress(n_nodes as u64, 2 * items.n_items as u64);
+            }
+            trees
+        }
+        Some(q) => {
+            let threads = threads.max(1);
+            let done = std::sync::atomic::AtomicU64::new(0);
+            let per_thread: Vec<Vec<Vec<BuildNode>>> = (0..threads)
+                .into_par_iter()
+                .map(|t| {
+                    let mut rng = Kiss64::new(seed.wrapping_add(t as u64));
+                    let count = (q + t) / threads;
+                    (0..count)
+                        .map(|_| {
+                            let mut nodes = Vec::new();
+                            make_tree(items, &indices, true, &mut rng, &mut nodes);
+                            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            progress(d, q as u64);
+                            nodes
+                        })
+                        .collect()
+                })
+                .collect();
+            per_thread.into_iter().flatten().collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kiss64_known_answers() {
+        let mut r = Kiss64::new(DEFAULT_SEED);
+        assert_eq!(
+            [r.next_u64(), r.next_u64(), r.next_u64()],
+            [
+                8932985056925012148,
+                5710300428094272059,
+                18342510866933518593
+            ]
+        );
+        let mut r = Kiss64::new(42);
+        assert_eq!(
+            [r.next_u64(), r.next_u64(), r.next_u64()],
+            [
+                5680804532875375661,
+                421217147685971266,
+                15020224898898924438
+            ]
+        );
+        let mut r = Kiss64::new(42);
+        assert_eq!([r.index(100), r.index(100), r.index(100)], [61, 66, 38]);
+    }
+
+    #[test]
+    fn imbalance_uses_f32_rounding() {
+        assert!(imbalance(57, 3) < 0.95);
+        assert!(imbalance(99, 1) > 0.99);
+    }
+}

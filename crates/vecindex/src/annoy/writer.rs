@@ -1,0 +1,108 @@
+//! Lays out a built forest as annoy 1.17.3 file bytes (spec §1.3, §1.5).
+
+use super::build::{BuildNode, Items, Ref};
+use super::layout::AnnoyMetric;
+
+fn put_i32(b: &mut [u8], off: usize, v: i32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_f32(b: &mut [u8], off: usize, v: f32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Items, then every tree's nodes in order (children before parents), then a copy of each root.
+pub fn write(items: &Items<'_>, trees: &[Vec<BuildNode>], dot_max: f32) -> Vec<u8> {
+    let l = items.layout;
+    let n_items = items.n_items;
+    let tree_nodes: usize = trees.iter().map(Vec::len).sum();
+    let n_nodes = n_items + tree_nodes + trees.len();
+    let mut out = vec![0u8; n_nodes * l.size];
+    for i in 0..n_items {
+        let b = &mut out[i * l.size..(i + 1) * l.size];
+        if l.metric == AnnoyMetric::Dot {
+            // preprocess writes the factor into holes too (their norm is 0: factor = max norm).
+            put_f32(
+                b,
+                12,
+                if items.present[i] {
+                    items.dot_factors[i]
+                } else {
+                    dot_max
+                },
+            );
+        }
+        if !items.present[i] {
+            continue;
+        }
+        put_i32(b, 0, 1);
+        match l.metric {
+            AnnoyMetric::Angular => put_f32(b, 4, items.norms[i]),
+            AnnoyMetric::Hamming => {
+                for (w, word) in items.bits[i * l.words..(i + 1) * l.words]
+                    .iter()
+                    .enumerate()
+                {
+                    b[l.v + 8 * w..l.v + 8 * w + 8].copy_from_slice(&word.to_le_bytes());
+                }
+                continue;
+            }
+            _ => {}
+        }
+        for (z, x) in items.v[i * l.f..(i + 1) * l.f].iter().enumerate() {
+            put_f32(b, l.v + 4 * z, *x);
+        }
+    }
+    let mut base = n_items;
+    let mut roots = Vec::with_capacity(trees.len());
+    for nodes in trees {
+        let global = |r: Ref| match r {
+            Ref::Item(i) => i,
+            Ref::Local(j) => (base + j) as i32,
+        };
+        for (j, node) in nodes.iter().enumerate() {
+            let at = base + j;
+            let b = &mut out[at * l.size..(at + 1) * l.size];
+            match node {
+                BuildNode::Leaf { n_descendants, ids } => {
+                    put_i32(b, 0, *n_descendants);
+                    for (s, id) in ids.iter().enumerate() {
+                        put_i32(b, l.children + 4 * s, *id);
+                    }
+                }
+                BuildNode::Split {
+                    n_descendants,
+                    children,
+                    plane,
+                    a,
+                    dot_factor,
+                    bit,
+                } => {
+                    put_i32(b, 0, *n_descendants);
+                    put_i32(b, l.children, global(children[0]));
+                    put_i32(b, l.children + 4, global(children[1]));
+                    match l.metric {
+                        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => put_f32(b, 4, *a),
+                        AnnoyMetric::Dot => put_f32(b, 12, *dot_factor),
+                        _ => {}
+                    }
+                    if l.metric == AnnoyMetric::Hamming {
+                        b[l.v..l.v + 8].copy_from_slice(&bit.to_le_bytes());
+                    } else {
+                        for (z, x) in plane.iter().enumerate() {
+                            put_f32(b, l.v + 4 * z, *x);
+                        }
+                    }
+                }
+            }
+        }
+        roots.push(base + nodes.len() - 1);
+        base += nodes.len();
+    }
+    for (t, &r) in roots.iter().enumerate() {
+        let dst = n_items + tree_nodes + t;
+        let (src, dst) = (r * l.size, dst * l.size);
+        out.copy_within(src..src + l.size, dst);
+    }
+    out
+}
