@@ -54,7 +54,7 @@ pub use metric::Metric;
 pub use vectors::{Vectors, VectorsView};
 
 /// The backends `builder_factory` knows, and whether this build has them.
-pub const BACKENDS: &[(&str, bool)] = &[("faiss", true), ("annoy", false), ("milvus", false)];
+pub const BACKENDS: &[(&str, bool)] = &[("faiss", true), ("annoy", true), ("milvus", false)];
 
 /// Returns the builder for `backend` ("faiss", "annoy", "milvus"; case-insensitive) configured by
 /// `config` (Torch-RecHub parameter names, snake_case aliases accepted). Unknown backends,
@@ -62,6 +62,7 @@ pub const BACKENDS: &[(&str, bool)] = &[("faiss", true), ("annoy", false), ("mil
 pub fn builder_factory(backend: &str, config: &Config) -> Result<Box<dyn Builder>> {
     match backend.to_ascii_lowercase().as_str() {
         "faiss" => Ok(Box::new(faiss::FaissBuilder::from_config(config)?)),
+        "annoy" => Ok(Box::new(annoy::backend::AnnoyBuilder::from_config(config)?)),
         name if BACKENDS.iter().any(|(b, _)| *b == name) => Err(Error::Unsupported(format!(
             "backend '{name}' is not available in this version of vecindex; available: {}",
             available_backends().join(", ")
@@ -80,6 +81,11 @@ pub fn available_backends() -> Vec<&'static str> {
 
 /// Describes an index file of any backend this build reads (recognised by its content).
 pub fn inspect(path: &std::path::Path) -> Result<IndexInfo> {
+    if annoy::backend::sidecar_path(path).exists() {
+        return annoy::backend::AnnoyBuilder::from_config(&Config::new())?
+            .from_index_file(path)
+            .map(|i| i.info());
+    }
     faiss::FaissBuilder::new().load(path).map(|i| i.info())
 }
 

@@ -70,7 +70,7 @@ fn padding_and_edge_cases_are_uniform() {
         .is_err());
     assert!(b.from_embeddings_with_ids(v, &[1, 2, 1]).is_err());
     assert!(b.from_embeddings_with_ids(v, &[1, 2]).is_err());
-    let unavailable = builder_factory("annoy", &Config::new())
+    let unavailable = builder_factory("milvus", &Config::new())
         .err()
         .unwrap()
         .to_string();

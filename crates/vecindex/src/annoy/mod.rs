@@ -1,10 +1,11 @@
 //! Annoy 1.17.3-compatible forests (../shared/specs/annoy-spec.md).
 //!
-//! This version reads annoy files (read-only mmap, validated before use) and answers queries with
-//! annoy's own search: the best-first priority queue over all trees, `search_k` candidates,
-//! de-duplication and exact re-ranking. Building forests (and `builder_factory("annoy")`) comes
-//! with the builder.
+//! Builds forests with annoy's algorithm (two-means splits, Kiss64, the balance checks; the same
+//! trees as annoy with one thread), writes annoy's file format, reads annoy files (read-only mmap,
+//! validated before use) and answers queries with annoy's own search: a best-first priority queue
+//! over all trees until `search_k` candidates, de-duplication and exact re-ranking.
 
+pub mod backend;
 pub mod build;
 pub mod forest;
 pub mod index;
