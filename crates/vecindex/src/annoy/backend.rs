@@ -7,7 +7,9 @@ use super::build::DEFAULT_SEED;
 use super::forest::AnnoyForest;
 use super::index::{build, query_all, BuildParams};
 use super::layout::AnnoyMetric;
-use crate::api::{check_ids, check_items, check_query, Builder, IndexInfo, Indexer, Neighbors, Progress};
+use crate::api::{
+    check_ids, check_items, check_query, Builder, IndexInfo, Indexer, Neighbors, Progress,
+};
 use crate::config::{Config, Kind, Param, Resolved};
 use crate::error::{Error, Result};
 use crate::metric::Metric;
@@ -17,12 +19,48 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub(crate) const PARAMS: &[Param] = &[
-    Param { name: "d", aliases: &["dim", "f"], kind: Kind::Int { min: 1, max: 1 << 20 } },
-    Param { name: "metric", aliases: &[], kind: Kind::Choice(AnnoyMetric::NAMES) },
-    Param { name: "n_trees", aliases: &["ntrees"], kind: Kind::Int { min: -1, max: 1 << 20 } },
-    Param { name: "threads", aliases: &["n_jobs"], kind: Kind::Int { min: -1, max: 4096 } },
-    Param { name: "searchk", aliases: &["search_k"], kind: Kind::Int { min: -1, max: i64::MAX } },
-    Param { name: "seed", aliases: &[], kind: Kind::Int { min: 0, max: i64::MAX } },
+    Param {
+        name: "d",
+        aliases: &["dim", "f"],
+        kind: Kind::Int {
+            min: 1,
+            max: 1 << 20,
+        },
+    },
+    Param {
+        name: "metric",
+        aliases: &[],
+        kind: Kind::Choice(AnnoyMetric::NAMES),
+    },
+    Param {
+        name: "n_trees",
+        aliases: &["ntrees"],
+        kind: Kind::Int {
+            min: -1,
+            max: 1 << 20,
+        },
+    },
+    Param {
+        name: "threads",
+        aliases: &["n_jobs"],
+        kind: Kind::Int { min: -1, max: 4096 },
+    },
+    Param {
+        name: "searchk",
+        aliases: &["search_k"],
+        kind: Kind::Int {
+            min: -1,
+            max: i64::MAX,
+        },
+    },
+    Param {
+        name: "seed",
+        aliases: &[],
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+    },
 ];
 
 /// What the sidecar file records.
@@ -64,7 +102,10 @@ impl AnnoyBuilder {
                 reason: "must be -1 (annoy's automatic count) or at least 1".into(),
             });
         }
-        Ok(AnnoyBuilder { explicit, progress: None })
+        Ok(AnnoyBuilder {
+            explicit,
+            progress: None,
+        })
     }
 
     fn metric(&self) -> Result<AnnoyMetric> {
@@ -72,7 +113,10 @@ impl AnnoyBuilder {
     }
 
     fn search_k(&self) -> Option<usize> {
-        self.explicit.int("searchk").filter(|&v| v >= 0).map(|v| v as usize)
+        self.explicit
+            .int("searchk")
+            .filter(|&v| v >= 0)
+            .map(|v| v as usize)
     }
 
     fn build(&self, items: VectorsView<'_>, ids: Option<Vec<i64>>) -> Result<AnnoyIndexer> {
@@ -90,8 +134,16 @@ impl AnnoyBuilder {
             Some(t) => Some(t as usize),
             None => Some(10),
         };
-        let seed = self.explicit.int("seed").map(|s| s as u64).unwrap_or(DEFAULT_SEED);
-        let params = BuildParams { n_trees, threads, seed };
+        let seed = self
+            .explicit
+            .int("seed")
+            .map(|s| s as u64)
+            .unwrap_or(DEFAULT_SEED);
+        let params = BuildParams {
+            n_trees,
+            threads,
+            seed,
+        };
         let report = |done: u64, total: u64| {
             if let Some(p) = &self.progress {
                 p("annoy build", done, total)
@@ -99,30 +151,50 @@ impl AnnoyBuilder {
         };
         let forest = build(items, metric, params, &report)?;
         let n_trees = forest.roots.len();
-        Ok(AnnoyIndexer { forest, metric, search_k: self.search_k(), id_map: ids, n_trees, format: "annoy 1.17.3".into() })
+        Ok(AnnoyIndexer {
+            forest,
+            metric,
+            search_k: self.search_k(),
+            id_map: ids,
+            n_trees,
+            format: "annoy 1.17.3".into(),
+        })
     }
 
     fn load(&self, path: &Path) -> Result<AnnoyIndexer> {
         let src = path.display().to_string();
         let side = sidecar_path(path);
         let sidecar: Option<Sidecar> = match std::fs::read(&side) {
-            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| Error::format(side.display(), format!("invalid sidecar: {e}")))?),
+            Ok(b) => Some(
+                serde_json::from_slice(&b)
+                    .map_err(|e| Error::format(side.display(), format!("invalid sidecar: {e}")))?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(&side, e)),
         };
         let (d, metric, ids) = match sidecar {
             Some(s) => {
                 if s.format != SIDECAR_FORMAT {
-                    return Err(Error::format(side.display(), format!("not a vecindex annoy sidecar (format '{}')", s.format)));
+                    return Err(Error::format(
+                        side.display(),
+                        format!("not a vecindex annoy sidecar (format '{}')", s.format),
+                    ));
                 }
                 let m = AnnoyMetric::parse(&s.metric)?;
                 if let Some(d) = self.explicit.int("d") {
                     if d as usize != s.d {
-                        return Err(Error::invalid(format!("{src} was built with d={}, but d={d} was given", s.d)));
+                        return Err(Error::invalid(format!(
+                            "{src} was built with d={}, but d={d} was given",
+                            s.d
+                        )));
                     }
                 }
                 if self.explicit.is_set("metric") && self.metric()? != m {
-                    return Err(Error::invalid(format!("{src} was built with metric {}, but metric={} was given", s.metric, self.explicit.text("metric").unwrap_or(""))));
+                    return Err(Error::invalid(format!(
+                        "{src} was built with metric {}, but metric={} was given",
+                        s.metric,
+                        self.explicit.text("metric").unwrap_or("")
+                    )));
                 }
                 (s.d, m, s.ids)
             }
@@ -138,12 +210,23 @@ impl AnnoyBuilder {
         let forest = AnnoyForest::open(path, d, metric)?;
         if let Some(ids) = &ids {
             if ids.len() != forest.n_items {
-                return Err(Error::format(side.display(), format!("{} ids for {} items", ids.len(), forest.n_items)));
+                return Err(Error::format(
+                    side.display(),
+                    format!("{} ids for {} items", ids.len(), forest.n_items),
+                ));
             }
-            check_ids(ids, forest.n_items).map_err(|e| Error::format(side.display(), e.to_string()))?;
+            check_ids(ids, forest.n_items)
+                .map_err(|e| Error::format(side.display(), e.to_string()))?;
         }
         let n_trees = forest.roots.len();
-        Ok(AnnoyIndexer { forest, metric, search_k: self.search_k(), id_map: ids, n_trees, format: "annoy 1.17.3".into() })
+        Ok(AnnoyIndexer {
+            forest,
+            metric,
+            search_k: self.search_k(),
+            id_map: ids,
+            n_trees,
+            format: "annoy 1.17.3".into(),
+        })
     }
 }
 
@@ -156,7 +239,11 @@ impl Builder for AnnoyBuilder {
         Ok(Box::new(self.build(items, None)?))
     }
 
-    fn from_embeddings_with_ids(&self, items: VectorsView<'_>, ids: &[i64]) -> Result<Box<dyn Indexer>> {
+    fn from_embeddings_with_ids(
+        &self,
+        items: VectorsView<'_>,
+        ids: &[i64],
+    ) -> Result<Box<dyn Indexer>> {
         Ok(Box::new(self.build(items, Some(ids.to_vec()))?))
     }
 
@@ -203,7 +290,13 @@ impl Indexer for AnnoyIndexer {
                 distances[q * top_k + j] = d;
             }
         }
-        Ok(Neighbors { ids, distances, n_queries: nq, k: top_k, metric })
+        Ok(Neighbors {
+            ids,
+            distances,
+            n_queries: nq,
+            k: top_k,
+            metric,
+        })
     }
 
     fn save(&self, path: &Path) -> Result<()> {
@@ -236,7 +329,12 @@ impl Indexer for AnnoyIndexer {
     fn info(&self) -> IndexInfo {
         let mut params = BTreeMap::new();
         params.insert("n_trees".to_string(), self.n_trees.to_string());
-        params.insert("searchk".to_string(), self.search_k.map(|v| v.to_string()).unwrap_or_else(|| "-1".into()));
+        params.insert(
+            "searchk".to_string(),
+            self.search_k
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-1".into()),
+        );
         IndexInfo {
             backend: "annoy".into(),
             format: self.format.clone(),

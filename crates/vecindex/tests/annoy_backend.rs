@@ -1,0 +1,267 @@
+//! The annoy backend through the public API, and both-direction compatibility with PyPI annoy.
+
+mod common;
+
+use std::path::Path;
+use vecindex::io::npy;
+use vecindex::{builder_factory, Config, Indexer, VectorsView};
+
+fn save_npy(path: &Path, rows: usize, d: usize, data: &[f32]) {
+    std::fs::write(path, npy::npy_f32(&[rows, d], data)).unwrap();
+}
+
+fn load_npz(path: &Path) -> (Vec<i64>, Vec<f32>) {
+    let mut ids = vec![];
+    let mut d = vec![];
+    for (name, a) in npy::parse_npz(&std::fs::read(path).unwrap(), "npz").unwrap() {
+        match (name.as_str(), a.data) {
+            ("ids", npy::NpyData::Int(v)) => ids = v,
+            ("distances", npy::NpyData::Float(v)) => d = v,
+            _ => panic!("unexpected member {name}"),
+        }
+    }
+    (ids, d)
+}
+
+const METRICS: &[&str] = &["angular", "euclidean", "manhattan", "dot", "hamming"];
+
+fn data(metric: &str, n: usize, d: usize, seed: u64) -> Vec<f32> {
+    let (v, _) = vecindex::synth::clustered(n, d, 20, seed);
+    if metric == "hamming" {
+        v.as_slice()
+            .iter()
+            .map(|&x| if x > 0.0 { 1.0 } else { 0.0 })
+            .collect()
+    } else {
+        v.into_vec()
+    }
+}
+
+#[test]
+fn annoy_reads_our_files_and_we_read_annoys() {
+    let Some(py) = common::python("annoy") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (n, nq, d, k) = (1500, 20, 24, 10);
+    for &metric in METRICS {
+        let base = data(metric, n, d, 1);
+        let queries = data(metric, nq, d, 2);
+        let (bpath, qpath) = (dir.path().join("b.npy"), dir.path().join("q.npy"));
+        save_npy(&bpath, n, d, &base);
+        save_npy(&qpath, nq, d, &queries);
+        // Ours → annoy: one thread and annoy's seed give annoy's own forest; annoy answers like us.
+        let b = builder_factory(
+            "annoy",
+            &Config::new()
+                .set("d", d)
+                .set("metric", metric)
+                .set("n_trees", 8)
+                .set("threads", 1)
+                .set("seed", 42)
+                .set("searchk", 400),
+        )
+        .unwrap();
+        let ours = b
+            .from_embeddings(VectorsView::new(&base, d).unwrap())
+            .unwrap();
+        let opath = dir.path().join("ours.ann");
+        ours.save(&opath).unwrap();
+        let out = dir.path().join("annoy.npz");
+        let info = common::run_python(
+            &py,
+            "annoy_peer.py",
+            &[
+                "search",
+                opath.to_str().unwrap(),
+                &d.to_string(),
+                metric,
+                qpath.to_str().unwrap(),
+                &k.to_string(),
+                "400",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            info.split_whitespace().collect::<Vec<_>>(),
+            vec![n.to_string(), "8".to_string()],
+            "{metric}"
+        );
+        let (ai, ad) = load_npz(&out);
+        let r = ours
+            .query(VectorsView::new(&queries, d).unwrap(), k)
+            .unwrap();
+        assert_eq!(r.ids, ai, "{metric}: annoy's answers on our file");
+        for (x, y) in r.distances.iter().zip(&ad) {
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                "{metric}: {x} vs {y}"
+            );
+        }
+        // annoy → us: same seed, same data: the same file size (same structure), same answers.
+        let apath = dir.path().join("annoy.ann");
+        common::run_python(
+            &py,
+            "annoy_peer.py",
+            &[
+                "build",
+                &d.to_string(),
+                metric,
+                bpath.to_str().unwrap(),
+                "8",
+                "42",
+                apath.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            std::fs::metadata(&apath).unwrap().len(),
+            std::fs::metadata(&opath).unwrap().len(),
+            "{metric}: file size"
+        );
+        let theirs = builder_factory(
+            "annoy",
+            &Config::new()
+                .set("d", d)
+                .set("metric", metric)
+                .set("searchk", 400),
+        )
+        .unwrap()
+        .from_index_file(&apath)
+        .unwrap();
+        let out2 = dir.path().join("annoy2.npz");
+        common::run_python(
+            &py,
+            "annoy_peer.py",
+            &[
+                "search",
+                apath.to_str().unwrap(),
+                &d.to_string(),
+                metric,
+                qpath.to_str().unwrap(),
+                &k.to_string(),
+                "400",
+                out2.to_str().unwrap(),
+            ],
+        );
+        let (ai2, _) = load_npz(&out2);
+        assert_eq!(
+            theirs
+                .query(VectorsView::new(&queries, d).unwrap(), k)
+                .unwrap()
+                .ids,
+            ai2,
+            "{metric}: our answers on annoy's file"
+        );
+    }
+}
+
+#[test]
+fn sidecar_ids_threads_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, d) = (800, 16);
+    let base = data("angular", n, d, 5);
+    let q = data("angular", 5, d, 6);
+    let ids: Vec<i64> = (0..n as i64).map(|i| 1_000_000_007 * i - 3).collect();
+    let cfg = Config::new()
+        .set("d", d)
+        .set("n_trees", 6)
+        .set("threads", 2)
+        .set("seed", 7);
+    let b = builder_factory("annoy", &cfg).unwrap();
+    let a = b
+        .from_embeddings_with_ids(VectorsView::new(&base, d).unwrap(), &ids)
+        .unwrap();
+    let p = dir.path().join("x.ann");
+    a.save(&p).unwrap();
+    assert!(vecindex::annoy::backend::sidecar_path(&p).exists());
+    // Deterministic for a (seed, threads): a second build is the same file.
+    let a2 = b
+        .from_embeddings_with_ids(VectorsView::new(&base, d).unwrap(), &ids)
+        .unwrap();
+    let p2 = dir.path().join("y.ann");
+    a2.save(&p2).unwrap();
+    assert!(std::fs::read(&p).unwrap() == std::fs::read(&p2).unwrap());
+    // Reopened through the sidecar (no d needed): custom ids come back.
+    let re = builder_factory("annoy", &Config::new())
+        .unwrap()
+        .from_index_file(&p)
+        .unwrap();
+    let r = re.query(VectorsView::new(&q, d).unwrap(), 5).unwrap();
+    assert!(r.ids.iter().all(|i| ids.contains(i)));
+    assert_eq!(r, a.query(VectorsView::new(&q, d).unwrap(), 5).unwrap());
+    assert_eq!(vecindex::inspect(&p).unwrap().backend, "annoy");
+    // k > n pads with -1 and +inf (angular is a distance).
+    let r = re.query(VectorsView::new(&q, d).unwrap(), n + 3).unwrap();
+    assert_eq!(r.ids_row(0)[n..], [-1, -1, -1]);
+    assert!(r.distances_row(0)[n].is_infinite());
+    // Errors: wrong d / metric against the sidecar, no d without one, NaN, empty, n_trees 0.
+    assert!(builder_factory("annoy", &Config::new().set("d", 17))
+        .unwrap()
+        .from_index_file(&p)
+        .is_err());
+    assert!(
+        builder_factory("annoy", &Config::new().set("metric", "dot"))
+            .unwrap()
+            .from_index_file(&p)
+            .is_err()
+    );
+    std::fs::remove_file(vecindex::annoy::backend::sidecar_path(&p)).unwrap();
+    let e = builder_factory("annoy", &Config::new())
+        .unwrap()
+        .from_index_file(&p)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("pass d="), "{e}");
+    assert!(builder_factory("annoy", &Config::new().set("d", d))
+        .unwrap()
+        .from_index_file(&p)
+        .is_ok());
+    let mut bad = base.clone();
+    bad[3] = f32::NAN;
+    assert!(b
+        .from_embeddings(VectorsView::new(&bad, d).unwrap())
+        .is_err());
+    assert!(b
+        .from_embeddings(VectorsView::new(&[], d).unwrap())
+        .is_err());
+    assert!(builder_factory("annoy", &Config::new().set("n_trees", 0)).is_err());
+    let e = builder_factory("annoy", &Config::new().set("metric", "cosine"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("angular, euclidean, manhattan, dot, hamming"),
+        "{e}"
+    );
+}
+
+/// Recall@10 against the exact cosine top-10 on the real embeddings grows with search_k.
+#[test]
+fn annoy_recall_on_real_embeddings() {
+    let Some(dir) = common::shared_data() else {
+        return;
+    };
+    let base = vecindex::io::read_vectors(&dir.join("base.npy"), None).unwrap();
+    let queries = vecindex::io::read_vectors(&dir.join("queries.npy"), None).unwrap();
+    let queries = vecindex::Vectors::new(queries.as_slice()[..200 * 384].to_vec(), 384).unwrap();
+    let exact =
+        vecindex::eval::exact_neighbors(base.view(), queries.view(), vecindex::Metric::Angular, 10)
+            .unwrap();
+    let mut idx = builder_factory("annoy", &Config::new().set("d", 384).set("n_trees", 20))
+        .unwrap()
+        .from_vectors(base)
+        .unwrap();
+    let mut prev = 0.0;
+    let mut line = String::from("annoy angular 20 trees recall@10:");
+    for sk in ["-1", "2000", "20000"] {
+        idx.set_param("searchk", sk).unwrap();
+        let r = idx.query(queries.view(), 10).unwrap();
+        let recall = vecindex::eval::recall_against(&r, &exact, 10);
+        line += &format!(" searchk {sk}: {recall:.3}");
+        assert!(recall >= prev - 1e-9, "{line}");
+        prev = recall;
+    }
+    println!("{line}");
+    assert!(prev >= 0.9, "{line}");
+}
