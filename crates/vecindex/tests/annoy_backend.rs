@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 use vecindex::io::npy;
-use vecindex::{builder_factory, Config, Indexer, VectorsView};
+use vecindex::{builder_factory, Config, VectorsView};
 
 fn save_npy(path: &Path, rows: usize, d: usize, data: &[f32]) {
     std::fs::write(path, npy::npy_f32(&[rows, d], data)).unwrap();
