@@ -17,6 +17,8 @@ pub enum Suite {
     Ivf,
     /// HNSW: build time, recall@k, batch and single-query QPS vs faiss IndexHNSWFlat and hnswlib.
     Hnsw,
+    /// Annoy: build time, file size, recall@k and query throughput vs PyPI annoy.
+    Annoy,
 }
 
 #[derive(Args)]
@@ -63,6 +65,20 @@ pub struct PeerBenchArgs {
     /// HNSW: efSearch values to compare at.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     pub ef_search: Vec<usize>,
+    /// Annoy: tree counts.
+    #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
+    pub n_trees: Vec<usize>,
+    /// Annoy: search_k values (-1 = n_trees × k).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "-1,1000,10000,100000",
+        allow_hyphen_values = true
+    )]
+    pub searchk: Vec<i64>,
+    /// Annoy: metrics (angular, euclidean, manhattan, dot, hamming).
+    #[arg(long, value_delimiter = ',', default_value = "angular,euclidean")]
+    pub annoy_metrics: Vec<String>,
     /// IVF: size of the clustered synthetic data set (d = 64); 0 skips it.
     #[arg(long, default_value_t = 200_000)]
     pub clustered_n: usize,
@@ -132,7 +148,7 @@ fn datasets(a: &PeerBenchArgs) -> Result<Vec<Dataset>> {
         queries: vecindex::synth::gaussian(a.nq, a.d, 2),
         gt: vec![],
     }];
-    if a.suite == Suite::Ivf && a.clustered_n > 0 {
+    if matches!(a.suite, Suite::Ivf | Suite::Annoy) && a.clustered_n > 0 {
         // Queries come from the same mixture (users near the items they like).
         let (all, _) = vecindex::synth::clustered(a.clustered_n + a.nq, 64, 200, 5);
         let s = all.as_slice();
@@ -347,6 +363,7 @@ pub fn run(a: PeerBenchArgs) -> Result<()> {
         Suite::Flat => run_flat(&a, &py, &dir, &sets),
         Suite::Ivf => run_ivf(&a, &py, &dir, &sets),
         Suite::Hnsw => run_hnsw(&a, &py, &dir, &sets),
+        Suite::Annoy => run_annoy(&a, &py, &dir, &sets),
     };
     let _ = std::fs::remove_dir_all(&dir);
     r
@@ -716,5 +733,95 @@ fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]) -> Resul
         }
     }
     println!("xF / xH = vecindex batch throughput over faiss's / hnswlib's (> 1: vecindex faster); 1q/s = one query per call.");
+    Ok(())
+}
+
+fn run_annoy(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]) -> Result<()> {
+    println!(
+        "peer-bench annoy: top-{} ({} queries, best of {}); recall@{} vs exact; load average {}",
+        a.k,
+        a.nq,
+        a.repeat,
+        a.k,
+        load_avg()
+    );
+    println!(
+        "{:<24} {:<9} {:>5} {:>2} {:>7} | {:>7} {:>7} {:>5} | {:>9} {:>9} | {:>6} {:>6} | {:>8} {:>8} {:>5}",
+        "data", "metric", "trees", "t", "searchk", "build s", "annoy", "ratio", "bytes", "annoy", "recall", "annoy", "q/s", "annoy", "ratio"
+    );
+    for (i, ds) in sets.iter().enumerate() {
+        for metric in &a.annoy_metrics {
+            let am = vecindex::annoy::AnnoyMetric::parse(metric)?;
+            let exact = vecindex::eval::exact_neighbors(
+                ds.base.view(),
+                ds.queries.view(),
+                am.metric(),
+                a.k,
+            )?;
+            for &trees in &a.n_trees {
+                for &t in &a.threads_list {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
+                    let cfg = vecindex::Config::new()
+                        .set("metric", metric)
+                        .set("n_trees", trees)
+                        .set("threads", t);
+                    let tstart = Instant::now();
+                    let mut idx = pool.install(|| {
+                        vecindex::builder_factory("annoy", &cfg)?.from_embeddings(ds.base.view())
+                    })?;
+                    let build_s = tstart.elapsed().as_secs_f64();
+                    let path = dir.join("ours.ann");
+                    idx.save(&path)?;
+                    let bytes = std::fs::metadata(&path)?.len();
+                    let prefix = dir.join("annoy_ids_");
+                    let list = a
+                        .searchk
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let args: Vec<String> = vec![
+                        "--metric".into(),
+                        metric.clone(),
+                        "--n-trees".into(),
+                        trees.to_string(),
+                        format!("--searchks={list}"),
+                        "-k".into(),
+                        a.k.to_string(),
+                        "--repeat".into(),
+                        a.repeat.to_string(),
+                        "--out-prefix".into(),
+                        prefix.to_string_lossy().to_string(),
+                    ];
+                    let v = run_peer(py, "annoy_peer.py", dir, i, t, &args)?;
+                    let abuild = v["build_s"].as_f64().unwrap_or(f64::NAN);
+                    let abytes = v["file_size"].as_u64().unwrap_or(0);
+                    for &sk in &a.searchk {
+                        idx.set_param("searchk", &sk.to_string())?;
+                        let q = ds.queries.view();
+                        let mut best = f64::MAX;
+                        let mut res = None;
+                        for _ in 0..a.repeat {
+                            let t0 = Instant::now();
+                            let r = pool.install(|| idx.query(q, a.k))?;
+                            best = best.min(t0.elapsed().as_secs_f64());
+                            res = Some(r);
+                        }
+                        let res = res.expect("repeat >= 1");
+                        let aids = read_peer_ids(&dir.join(format!("annoy_ids_{sk}.npy")))?;
+                        let abest = v["search"][sk.to_string()].as_f64().unwrap_or(f64::NAN);
+                        let nq = q.rows() as f64;
+                        println!(
+                            "{:<24} {:<9} {:>5} {:>2} {:>7} | {:>7.2} {:>7.2} {:>5.2} | {:>9} {:>9} | {:>6.3} {:>6.3} | {:>8.0} {:>8.0} {:>5.2}",
+                            ds.name, metric, trees, t, sk, build_s, abuild, abuild / build_s, bytes, abytes,
+                            overlap(&res.ids, &exact.ids, a.k, a.k), overlap(&aids, &exact.ids, a.k, a.k),
+                            nq / best, nq / abest, abest / best
+                        );
+                    }
+                }
+            }
+        }
+    }
+    println!("ratio = annoy time / vecindex time (> 1: vecindex faster). annoy queries are one get_nns_by_vector call each (it has no batch API).");
     Ok(())
 }
