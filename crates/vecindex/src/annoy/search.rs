@@ -120,6 +120,60 @@ fn distance(f: &AnnoyForest, j: usize, q: &Query) -> f32 {
     }
 }
 
+/// Distances of all candidates, four per kernel call where the metric allows.
+fn distances(f: &AnnoyForest, cands: &[i32], q: &Query) -> Vec<(f32, i32)> {
+    let metric = f.layout.metric;
+    if !matches!(
+        metric,
+        AnnoyMetric::Euclidean | AnnoyMetric::Dot | AnnoyMetric::Angular
+    ) {
+        return cands
+            .iter()
+            .map(|&j| (distance(f, j as usize, q), j))
+            .collect();
+    }
+    let k = kernels::kernels();
+    let mut out = Vec::with_capacity(cands.len());
+    let mut c = cands.chunks_exact(4);
+    for g in &mut c {
+        let r = [
+            f.vector(g[0] as usize),
+            f.vector(g[1] as usize),
+            f.vector(g[2] as usize),
+            f.vector(g[3] as usize),
+        ];
+        let d = match metric {
+            AnnoyMetric::Euclidean => (k.l2sq_x4)(&q.v, r),
+            AnnoyMetric::Dot => (k.dot_x4)(&q.v, r).map(|x| -x),
+            _ => {
+                let pq = (k.dot_x4)(&q.v, r);
+                let mut d = [0.0f32; 4];
+                for i in 0..4 {
+                    let j = g[i] as usize;
+                    let mut nn = f.norm_field(j);
+                    if nn == 0.0 {
+                        nn = kernels::dot(r[i], r[i]);
+                    }
+                    let denom = q.norm * nn;
+                    d[i] = if denom > 0.0 {
+                        2.0 - 2.0 * pq[i] / denom.sqrt()
+                    } else {
+                        2.0
+                    };
+                }
+                d
+            }
+        };
+        out.extend(d.into_iter().zip(g.iter().copied()));
+    }
+    out.extend(
+        c.remainder()
+            .iter()
+            .map(|&j| (distance(f, j as usize, q), j)),
+    );
+    out
+}
+
 /// The value annoy returns for an internal distance.
 pub fn normalize(metric: AnnoyMetric, d: f32) -> f32 {
     match metric {
@@ -169,11 +223,11 @@ pub fn nns(f: &AnnoyForest, q: &[f32], n: usize, search_k: Option<usize>) -> Vec
     }
     cands.sort_unstable();
     cands.dedup();
-    let mut scored: Vec<(f32, i32)> = cands
+    let cands: Vec<i32> = cands
         .into_iter()
         .filter(|&j| j >= 0 && (j as usize) < f.n_items && f.n_descendants(j as usize) == 1)
-        .map(|j| (distance(f, j as usize, &q), j))
         .collect();
+    let mut scored = distances(f, &cands, &q);
     let take = n.min(scored.len());
     if take < scored.len() && take > 0 {
         scored.select_nth_unstable_by(take - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));

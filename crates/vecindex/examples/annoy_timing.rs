@@ -1,0 +1,27 @@
+//! Times an annoy build and batch query alone (no peer): `cargo run --release --example
+//! annoy_timing -- [n] [d] [n_trees] [search_k]`. The peer comparison is `vecindex peer-bench annoy`.
+
+use std::time::Instant;
+use vecindex::{builder_factory, synth, Config};
+
+fn main() -> vecindex::Result<()> {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, d: usize| a.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (n, d, trees, sk) = (arg(0, 20_000), arg(1, 128), arg(2, 10), arg(3, 10_000));
+    let x = synth::gaussian(n, d, 1);
+    let q = synth::gaussian(200, d, 2);
+    let cfg = Config::new()
+        .set("d", d)
+        .set("n_trees", trees)
+        .set("searchk", sk);
+    let t = Instant::now();
+    let idx = builder_factory("annoy", &cfg)?.from_vectors(x)?;
+    let build = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    std::hint::black_box(idx.query(q.view(), 10)?);
+    println!(
+        "n={n} d={d} trees={trees}: build {build:.3}s, 200 queries at search_k {sk}: {:.3}s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
