@@ -108,3 +108,36 @@ fn ndarray_in_and_out() {
     assert_eq!(ids[[7, 0]], 7);
     assert_eq!(dist[[7, 0]], 0.0);
 }
+
+#[test]
+fn exact_neighbors_for_annoy_metrics_match_annoy_exhaustive_search() {
+    // annoy with search_k >= n_items · trees visits every leaf: its answer is exact.
+    let items = vecindex::synth::gaussian(400, 12, 3);
+    let q = vecindex::synth::gaussian(7, 12, 4);
+    for metric in ["manhattan", "hamming", "euclidean", "angular", "dot"] {
+        let idx = builder_factory(
+            "annoy",
+            &Config::new()
+                .set("metric", metric)
+                .set("n_trees", 3)
+                .set("searchk", 400 * 3 * 2),
+        )
+        .unwrap()
+        .from_embeddings(items.view())
+        .unwrap();
+        let got = idx.query(q.view(), 5).unwrap();
+        let exact =
+            vecindex::eval::exact_neighbors(items.view(), q.view(), idx.metric(), 5).unwrap();
+        if metric == "hamming" {
+            // Many ties in bit counts: compare the distances, not the ids.
+            for r in 0..7 {
+                let mut a = got.distances_row(r).to_vec();
+                let b = exact.distances_row(r).to_vec();
+                a.sort_by(f32::total_cmp);
+                assert_eq!(a, b, "{metric} row {r}");
+            }
+        } else {
+            assert_eq!(got.ids, exact.ids, "{metric}");
+        }
+    }
+}

@@ -5,15 +5,15 @@ pub mod metrics;
 
 pub use metrics::{topk_metrics, MetricsAtK, TopkMetrics};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::metric::Metric;
 use crate::vectors::{Vectors, VectorsView};
 use crate::Neighbors;
 
-/// Exact top-k under any metric an index may report, computed with the Flat engine: L2 and
-/// Euclidean rank by squared L2; IP and dot by inner product; cosine and angular by inner product of
-/// L2-normalised vectors. The returned ids are row numbers; scores are in the Flat engine's
-/// convention (squared L2 or inner product / cosine similarity).
+/// Exact top-k under any metric an index may report: L2 and Euclidean rank by squared L2, IP and
+/// dot by inner product, cosine and angular by inner product of L2-normalised vectors (all on the
+/// GEMM engine); Manhattan and Hamming by a plain scan. The returned ids are row numbers; scores
+/// are in the engine's convention (squared L2, inner product / cosine similarity, L1, bit count).
 pub fn exact_neighbors(
     items: VectorsView<'_>,
     queries: VectorsView<'_>,
@@ -22,15 +22,64 @@ pub fn exact_neighbors(
 ) -> Result<Neighbors> {
     match metric {
         Metric::L2 | Metric::Euclidean => crate::exact_knn(items, queries, Metric::L2, k),
-        Metric::InnerProduct | Metric::Dot => crate::exact_knn(items, queries, Metric::InnerProduct, k),
+        Metric::InnerProduct | Metric::Dot => {
+            crate::exact_knn(items, queries, Metric::InnerProduct, k)
+        }
         Metric::Cosine | Metric::Angular => {
             let ni = normalized(items);
             let nq = normalized(queries);
             crate::exact_knn(ni.view(), nq.view(), Metric::InnerProduct, k)
         }
-        other => Err(Error::Unsupported(format!(
-            "exact search for metric {other} is not available; evaluate with L2, IP, cosine or angular"
-        ))),
+        Metric::Manhattan | Metric::Hamming => Ok(brute_force(items, queries, metric, k)),
+    }
+}
+
+/// Exact top-k by a plain scan for the metrics without a GEMM form (L1; Hamming on bits > 0.5,
+/// as annoy packs them). Parallel over queries; ties to the lower id.
+fn brute_force(
+    items: VectorsView<'_>,
+    queries: VectorsView<'_>,
+    metric: Metric,
+    k: usize,
+) -> Neighbors {
+    use crate::kernels::topk::{TieOrder, TopK};
+    use rayon::prelude::*;
+    let dist = |a: &[f32], b: &[f32]| -> f32 {
+        if metric == Metric::Hamming {
+            a.iter()
+                .zip(b)
+                .filter(|(x, y)| (**x > 0.5) != (**y > 0.5))
+                .count() as f32
+        } else {
+            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+        }
+    };
+    let rows: Vec<&[f32]> = queries.iter().collect();
+    let heaps: Vec<Vec<(f32, i64)>> = rows
+        .par_iter()
+        .map(|q| {
+            let mut h = TopK::new(k, TieOrder::LowIdFirst);
+            for (i, x) in items.iter().enumerate() {
+                h.push(dist(q, x), i as i64);
+            }
+            h.into_sorted()
+        })
+        .collect();
+    let nq = rows.len();
+    let mut ids = vec![-1i64; nq * k];
+    let mut distances = vec![metric.padding(); nq * k];
+    for (qi, h) in heaps.into_iter().enumerate() {
+        for (j, (d, id)) in h.into_iter().enumerate() {
+            ids[qi * k + j] = id;
+            distances[qi * k + j] = d;
+        }
+    }
+    Neighbors {
+        ids,
+        distances,
+        n_queries: nq,
+        k,
+        metric,
     }
 }
 
