@@ -220,23 +220,16 @@ fn ours(ds: &Dataset, spec: &RunSpec) -> Result<Side> {
         let build_s = t.elapsed().as_secs_f64();
         let q = ds.queries.view();
         idx.query(q.slice_rows(0, q.rows().min(64)), k)?; // warm-up
-        let mut batch_s = f64::MAX;
-        let mut ids = vec![];
-        for _ in 0..repeat {
-            let t = Instant::now();
-            let r = idx.query(q, k)?;
-            batch_s = batch_s.min(t.elapsed().as_secs_f64());
-            ids = r.ids;
-        }
-        let ns = single.min(q.rows());
-        let mut single_qps: f64 = 0.0;
-        for _ in 0..repeat {
-            let t = Instant::now();
+        let (batch_s, r) = best_of(repeat, || Ok(idx.query(q, k)?))?;
+        let ids = r.ids;
+        let ns = single.min(q.rows()).max(1);
+        let (single_s, _) = best_of(repeat, || {
             for i in 0..ns {
                 std::hint::black_box(idx.query(q.slice_rows(i, i + 1), k)?);
             }
-            single_qps = single_qps.max(ns as f64 / t.elapsed().as_secs_f64());
-        }
+            Ok(())
+        })?;
+        let single_qps = ns as f64 / single_s;
         let peak_delta = proc_status("VmHWM:").saturating_sub(before);
         Ok(Side {
             build_s,
@@ -278,6 +271,19 @@ fn faiss_side(py: &Path, dir: &Path, ds_i: usize, spec: &RunSpec) -> Result<Side
         peak_delta: v["peak_delta_bytes"].as_u64().unwrap_or(0),
         ids,
     })
+}
+
+/// Runs `f` `repeat` times (at least once) and returns the best wall time with the last result.
+fn best_of<T>(repeat: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    let mut best = f64::MAX;
+    let mut last = None;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let r = f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+        last = Some(r);
+    }
+    Ok((best, last.expect("at least one run")))
 }
 
 /// Runs `bench/peers/<script>` on dataset `ds_i` (its .npy files in `dir`) with `args`, the thread
@@ -459,15 +465,8 @@ fn ours_ivf(ds: &Dataset, spec: &RunSpec, nlist: usize, nprobes: &[usize]) -> Re
         for &np in nprobes {
             ivf.set_nprobe(np);
             ivf.search(q.slice_rows(0, q.rows().min(32)), spec.k)?;
-            let mut best = f64::MAX;
-            let mut got = vec![];
-            for _ in 0..spec.repeat {
-                let t = Instant::now();
-                let r = ivf.search(q, spec.k)?;
-                best = best.min(t.elapsed().as_secs_f64());
-                got = r.ids;
-            }
-            search.push((np, best, got));
+            let (best, r) = best_of(spec.repeat, || Ok(ivf.search(q, spec.k)?))?;
+            search.push((np, best, r.ids));
         }
         Ok(IvfSide {
             train_s,
@@ -610,14 +609,8 @@ fn ours_hnsw(
         for &ef in efs {
             h.set_ef_search(ef);
             h.search(q.slice_rows(0, q.rows().min(32)), spec.k)?;
-            let mut best = f64::MAX;
-            let mut ids = vec![];
-            for _ in 0..spec.repeat {
-                let t = Instant::now();
-                let r = h.search(q, spec.k)?;
-                best = best.min(t.elapsed().as_secs_f64());
-                ids = r.ids;
-            }
+            let (best, r) = best_of(spec.repeat, || Ok(h.search(q, spec.k)?))?;
+            let ids = r.ids;
             let ns = spec.single.min(q.rows());
             let mut single: f64 = 0.0;
             for _ in 0..spec.repeat {
@@ -799,15 +792,8 @@ fn run_annoy(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]) -> Resu
                     for &sk in &a.searchk {
                         idx.set_param("searchk", &sk.to_string())?;
                         let q = ds.queries.view();
-                        let mut best = f64::MAX;
-                        let mut res = None;
-                        for _ in 0..a.repeat {
-                            let t0 = Instant::now();
-                            let r = pool.install(|| idx.query(q, a.k))?;
-                            best = best.min(t0.elapsed().as_secs_f64());
-                            res = Some(r);
-                        }
-                        let res = res.expect("repeat >= 1");
+                        let (best, res) =
+                            best_of(a.repeat, || Ok(pool.install(|| idx.query(q, a.k))?))?;
                         let aids = read_peer_ids(&dir.join(format!("annoy_ids_{sk}.npy")))?;
                         let abest = v["search"][sk.to_string()].as_f64().unwrap_or(f64::NAN);
                         let nq = q.rows() as f64;

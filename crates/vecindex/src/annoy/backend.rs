@@ -150,15 +150,7 @@ impl AnnoyBuilder {
             }
         };
         let forest = build(items, metric, params, &report)?;
-        let n_trees = forest.roots.len();
-        Ok(AnnoyIndexer {
-            forest,
-            metric,
-            search_k: self.search_k(),
-            id_map: ids,
-            n_trees,
-            format: "annoy 1.17.3".into(),
-        })
+        Ok(AnnoyIndexer::new(forest, metric, self.search_k(), ids))
     }
 
     fn load(&self, path: &Path) -> Result<AnnoyIndexer> {
@@ -218,15 +210,7 @@ impl AnnoyBuilder {
             check_ids(ids, forest.n_items)
                 .map_err(|e| Error::format(side.display(), e.to_string()))?;
         }
-        let n_trees = forest.roots.len();
-        Ok(AnnoyIndexer {
-            forest,
-            metric,
-            search_k: self.search_k(),
-            id_map: ids,
-            n_trees,
-            format: "annoy 1.17.3".into(),
-        })
+        Ok(AnnoyIndexer::new(forest, metric, self.search_k(), ids))
     }
 }
 
@@ -267,6 +251,23 @@ pub struct AnnoyIndexer {
 }
 
 impl AnnoyIndexer {
+    fn new(
+        forest: AnnoyForest,
+        metric: AnnoyMetric,
+        search_k: Option<usize>,
+        id_map: Option<Vec<i64>>,
+    ) -> Self {
+        let n_trees = forest.roots.len();
+        AnnoyIndexer {
+            forest,
+            metric,
+            search_k,
+            id_map,
+            n_trees,
+            format: "annoy 1.17.3".into(),
+        }
+    }
+
     pub fn forest(&self) -> &AnnoyForest {
         &self.forest
     }
