@@ -42,6 +42,24 @@ pub struct RawResults {
     pub distances: Vec<f32>,
 }
 
+impl RawResults {
+    /// Turns per-query heaps of keys (smaller is better) into `(n, k)` results in `metric`'s
+    /// convention (similarities are the negated keys), padded with id -1 and the worst value.
+    pub fn from_heaps(heaps: Vec<TopK>, k: usize, metric: Metric) -> Self {
+        let nq = heaps.len();
+        let sign = if metric.higher_is_better() { -1.0 } else { 1.0 };
+        let mut ids = vec![-1i64; nq * k];
+        let mut distances = vec![metric.padding(); nq * k];
+        for (qi, h) in heaps.into_iter().enumerate() {
+            for (j, (key, id)) in h.into_sorted().into_iter().enumerate() {
+                ids[qi * k + j] = id;
+                distances[qi * k + j] = sign * key;
+            }
+        }
+        RawResults { ids, distances }
+    }
+}
+
 impl<'a> ExactSearch<'a> {
     /// `metric` must be `L2` or `InnerProduct`; for `L2`, `norms.len()` must equal the row count.
     pub fn new(data: &'a [f32], dim: usize, norms: &'a [f32], metric: Metric) -> Self {
@@ -96,21 +114,7 @@ impl<'a> ExactSearch<'a> {
         } else {
             self.search_gemm(queries, k)
         };
-        self.finish(heaps, k)
-    }
-
-    fn finish(&self, heaps: Vec<TopK>, k: usize) -> RawResults {
-        let nq = heaps.len();
-        let pad = self.metric().padding();
-        let mut ids = vec![-1i64; nq * k];
-        let mut distances = vec![pad; nq * k];
-        for (qi, h) in heaps.into_iter().enumerate() {
-            for (j, (key, id)) in h.into_sorted().into_iter().enumerate() {
-                ids[qi * k + j] = id;
-                distances[qi * k + j] = if self.l2 { key } else { -key };
-            }
-        }
-        RawResults { ids, distances }
+        RawResults::from_heaps(heaps, k, self.metric())
     }
 
     /// The fused GEMM loop shared by the batch paths: for each block of items in `is..ie`, the

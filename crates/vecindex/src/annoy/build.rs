@@ -128,13 +128,7 @@ fn normalize(v: &mut [f32]) {
 fn angular_dist(p: &[f32], pn: f32, y: &[f32], yn: f32) -> f32 {
     let pp = if pn != 0.0 { pn } else { f32_dot(p, p) };
     let qq = if yn != 0.0 { yn } else { f32_dot(y, y) };
-    let pq = f32_dot(p, y);
-    let ppqq = pp * qq;
-    if ppqq > 0.0 {
-        2.0 - 2.0 * pq / ppqq.sqrt()
-    } else {
-        2.0
-    }
+    super::layout::angular_distance(f32_dot(p, y), pp, qq)
 }
 
 fn two_means_dist(metric: AnnoyMetric, p: &[f32], pn: f32, items: &Items<'_>, k: usize) -> f32 {

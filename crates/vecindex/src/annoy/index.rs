@@ -66,12 +66,8 @@ pub fn build(
     };
     let bits: Vec<u64> = if metric == AnnoyMetric::Hamming {
         let mut w = vec![0u64; n * layout.words];
-        for (i, row) in x.iter().enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                if v > 0.5 {
-                    w[i * layout.words + j / 64] |= 1u64 << (j % 64);
-                }
-            }
+        for (row, words) in x.iter().zip(w.chunks_exact_mut(layout.words)) {
+            super::layout::pack_bits(row, words);
         }
         w
     } else {

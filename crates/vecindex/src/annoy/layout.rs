@@ -86,6 +86,28 @@ impl NodeLayout {
     }
 }
 
+/// annoy's angular distance from a dot product and two squared norms: 2 − 2·cos, or 2 when either
+/// vector is zero.
+#[inline]
+pub fn angular_distance(pq: f32, pp: f32, qq: f32) -> f32 {
+    let denom = pp * qq;
+    if denom > 0.0 {
+        2.0 - 2.0 * pq / denom.sqrt()
+    } else {
+        2.0
+    }
+}
+
+/// annoy's hamming packing: component j becomes bit j % 64 of word j / 64 when it is > 0.5.
+pub fn pack_bits(row: &[f32], words: &mut [u64]) {
+    words.iter_mut().for_each(|w| *w = 0);
+    for (j, &x) in row.iter().enumerate() {
+        if x > 0.5 {
+            words[j / 64] |= 1u64 << (j % 64);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! until `search_k` candidate ids are collected; then de-duplicate and re-rank exactly.
 
 use super::forest::AnnoyForest;
-use super::layout::AnnoyMetric;
+use super::layout::{angular_distance, pack_bits, AnnoyMetric};
 use crate::kernels;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -50,11 +50,7 @@ impl Query {
         let l = forest.layout;
         let bits = if l.metric == AnnoyMetric::Hamming {
             let mut w = vec![0u64; l.words];
-            for (j, &x) in q.iter().enumerate() {
-                if x > 0.5 {
-                    w[j / 64] |= 1u64 << (j % 64);
-                }
-            }
+            pack_bits(q, &mut w);
             w
         } else {
             Vec::new()
@@ -86,22 +82,23 @@ fn margin(f: &AnnoyForest, i: usize, q: &Query) -> f64 {
     }
 }
 
+/// Angular: item `j`'s stored squared norm, recomputed when the file left it 0 (as annoy does).
+#[inline]
+fn item_norm(f: &AnnoyForest, j: usize) -> f32 {
+    let nn = f.norm_field(j);
+    if nn == 0.0 {
+        let v = f.vector(j);
+        kernels::dot(v, v)
+    } else {
+        nn
+    }
+}
+
 /// annoy's internal distance of the query to item `j` (smaller is better).
 fn distance(f: &AnnoyForest, j: usize, q: &Query) -> f32 {
     match f.layout.metric {
         AnnoyMetric::Angular => {
-            let v = f.vector(j);
-            let mut nn = f.norm_field(j);
-            if nn == 0.0 {
-                nn = kernels::dot(v, v);
-            }
-            let pq = kernels::dot(v, &q.v);
-            let denom = q.norm * nn;
-            if denom > 0.0 {
-                2.0 - 2.0 * pq / denom.sqrt()
-            } else {
-                2.0
-            }
+            angular_distance(kernels::dot(f.vector(j), &q.v), item_norm(f, j), q.norm)
         }
         AnnoyMetric::Euclidean => kernels::l2sq(f.vector(j), &q.v),
         AnnoyMetric::Manhattan => f
@@ -149,17 +146,7 @@ fn distances(f: &AnnoyForest, cands: &[i32], q: &Query) -> Vec<(f32, i32)> {
                 let pq = (k.dot_x4)(&q.v, r);
                 let mut d = [0.0f32; 4];
                 for i in 0..4 {
-                    let j = g[i] as usize;
-                    let mut nn = f.norm_field(j);
-                    if nn == 0.0 {
-                        nn = kernels::dot(r[i], r[i]);
-                    }
-                    let denom = q.norm * nn;
-                    d[i] = if denom > 0.0 {
-                        2.0 - 2.0 * pq[i] / denom.sqrt()
-                    } else {
-                        2.0
-                    };
+                    d[i] = angular_distance(pq[i], item_norm(f, g[i] as usize), q.norm);
                 }
                 d
             }

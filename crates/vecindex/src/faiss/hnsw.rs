@@ -933,17 +933,7 @@ pub fn search(
             |s, q| search_one(g, p, q, k, ef_search, s, tie),
         )
         .collect();
-    let nq = rows.len();
-    let pad = metric.padding();
-    let mut ids = vec![-1i64; nq * k];
-    let mut distances = vec![pad; nq * k];
-    for (qi, h) in heaps.into_iter().enumerate() {
-        for (j, (key, id)) in h.into_sorted().into_iter().enumerate() {
-            ids[qi * k + j] = id;
-            distances[qi * k + j] = if p.l2 { key } else { -key };
-        }
-    }
-    Ok(RawResults { ids, distances })
+    Ok(RawResults::from_heaps(heaps, k, metric))
 }
 
 #[cfg(test)]

@@ -156,22 +156,12 @@ impl IvfIndex {
         } else {
             TieOrder::HighIdFirst
         };
-        let l2 = self.metric == Metric::L2;
         let heaps = if nq >= BATCH_MIN_QUERIES {
             self.scan_batched(queries, &coarse.ids, nprobe, k, tie)
         } else {
             self.scan_each(queries, &coarse.ids, nprobe, k, tie)
         };
-        let pad = self.metric.padding();
-        let mut ids = vec![-1i64; nq * k];
-        let mut distances = vec![pad; nq * k];
-        for (qi, h) in heaps.into_iter().enumerate() {
-            for (j, (key, id)) in h.into_sorted().into_iter().enumerate() {
-                ids[qi * k + j] = id;
-                distances[qi * k + j] = if l2 { key } else { -key };
-            }
-        }
-        Ok(RawResults { ids, distances })
+        Ok(RawResults::from_heaps(heaps, k, self.metric))
     }
 
     /// Offers every vector of list `l` to `heap` with its direct distance to `q` (`buf` is scratch).
