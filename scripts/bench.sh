@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side peer benchmarks (release build, same data and thread count on both sides).
 #   ./scripts/bench.sh flat [extra peer-bench flags, e.g. --threads-list 1,2 --repeat 5]
+#   ./scripts/bench.sh milvus [flags]   installs pymilvus 2.3.7 into .venv, starts Milvus 2.3.5 on
+#                                       loopback unless VECINDEX_MILVUS_URI names a running one
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -8,4 +10,21 @@ py="$(bash scripts/venv.sh)"
 suite="${1:-flat}"
 shift || true
 cargo build --release --quiet
-exec ./target/release/vecindex peer-bench "$suite" --python "$py" "$@"
+if [ "$suite" != milvus ]; then
+  exec ./target/release/vecindex peer-bench "$suite" --python "$py" "$@"
+fi
+
+if ! "$py" -c "import pymilvus" >/dev/null 2>&1; then
+  echo "installing pymilvus 2.3.7 into .venv (bench only) ..." >&2
+  # The pins keep pymilvus 2.3.7 importable (see ../shared/specs/milvus.md §8).
+  "$py" -m pip install --quiet "pymilvus==2.3.7" "setuptools<70" "marshmallow<4" >&2
+fi
+mpid=""
+trap '[ -n "$mpid" ] && bash scripts/milvus.sh stop "$mpid"' EXIT
+if [ -z "${VECINDEX_MILVUS_URI:-}" ]; then
+  data="$(mktemp -d "${TMPDIR:-/tmp}/vecindex-milvus.XXXXXX")"
+  echo "starting Milvus 2.3.5 on 127.0.0.1:19530 (data in $data) ..." >&2
+  mpid="$(bash scripts/milvus.sh start "$data/milvus")"
+  export VECINDEX_MILVUS_URI="http://127.0.0.1:19530"
+fi
+./target/release/vecindex peer-bench milvus --python "$py" "$@"

@@ -36,8 +36,19 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Benchmark a grid of backends/parameters on one dataset: recall, QPS, latency, size; JSON, CSV, charts.
     Bench(crate::bench::BenchArgs),
-    /// Side-by-side benchmark against the peer library (faiss-cpu) in the test venv.
+    /// Side-by-side benchmark against the peer library (faiss-cpu, annoy, hnswlib, pymilvus).
     PeerBench(crate::peer_bench::PeerBenchArgs),
+    /// List the collections on a Milvus server, or drop saved ones you no longer need.
+    Collections(CollectionsArgs),
+}
+
+#[derive(Args)]
+pub struct CollectionsArgs {
+    /// Connection parameters as key=value (uri=..., token=..., db_name=...).
+    pub params: Vec<String>,
+    /// Drop this collection (repeatable); missing ones are not an error.
+    #[arg(long)]
+    pub drop: Vec<String>,
 }
 
 #[derive(Args)]
@@ -192,6 +203,20 @@ pub fn query(a: QueryArgs) -> Result<()> {
         elapsed,
         nq as f64 / elapsed.max(1e-9)
     );
+    Ok(())
+}
+
+pub fn collections(a: CollectionsArgs) -> Result<()> {
+    let b = vecindex::milvus::MilvusBuilder::from_config(&Config::parse(&a.params)?)?;
+    for name in &a.drop {
+        b.drop_collection(name)?;
+        eprintln!("dropped {name}");
+    }
+    if a.drop.is_empty() {
+        for name in b.list_collections()? {
+            println!("{name}");
+        }
+    }
     Ok(())
 }
 

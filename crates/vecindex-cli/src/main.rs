@@ -41,5 +41,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Eval(a) => eval::run(a),
         cli::Command::Bench(a) => bench::run(a),
         cli::Command::PeerBench(a) => peer_bench::run(a),
+        cli::Command::Collections(a) => cli::collections(a),
     }
 }

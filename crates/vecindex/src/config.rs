@@ -74,6 +74,10 @@ pub(crate) enum Kind {
     Int { min: i64, max: i64 },
     /// One of the listed names (matched case-insensitively; the first spelling is canonical).
     Choice(&'static [&'static str]),
+    /// Free text (names, uris); must not be empty.
+    Text,
+    /// A real number in `min..=max` (e.g. a timeout in seconds).
+    Float { min: f64, max: f64 },
 }
 
 /// One parameter a backend accepts.
@@ -159,6 +163,12 @@ impl Resolved {
     }
 
     /// A choice or text parameter, if set (choices in canonical spelling).
+    pub fn float(&self, name: &str) -> Option<f64> {
+        self.values
+            .get(name)
+            .map(|v| v.parse().expect("checked on resolve"))
+    }
+
     pub fn text(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
@@ -205,6 +215,22 @@ pub(crate) fn check_value(p: &Param, value: &str) -> Result<String> {
             .find(|c| c.eq_ignore_ascii_case(value.trim()))
             .map(|c| c.to_string())
             .ok_or_else(|| err(format!("valid values: {}", choices.join(", ")))),
+        Kind::Text => {
+            if value.trim().is_empty() {
+                return Err(err("must not be empty".into()));
+            }
+            Ok(value.trim().to_string())
+        }
+        Kind::Float { min, max } => {
+            let v: f64 = value
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("expected a number in {min}..={max}")))?;
+            if !(min..=max).contains(&v) {
+                return Err(err(format!("must be in {min}..={max}")));
+            }
+            Ok(v.to_string())
+        }
     }
 }
 

@@ -59,6 +59,15 @@ pub enum Error {
     #[error("{path}: {reason}")]
     Format { path: String, reason: String },
 
+    /// A vector database server (Milvus) could not be reached or refused a request; `message`
+    /// carries the server's or transport's own words.
+    #[error("milvus at {uri}: {action}: {message}")]
+    Server {
+        uri: String,
+        action: String,
+        message: String,
+    },
+
     /// An I/O error with the path it happened on.
     #[error("{path}: {source}")]
     Io {

@@ -44,6 +44,8 @@ pub mod faiss;
 pub mod io;
 pub mod kernels;
 pub mod metric;
+#[cfg(feature = "milvus")]
+pub mod milvus;
 pub mod synth;
 pub mod vectors;
 
@@ -54,7 +56,11 @@ pub use metric::Metric;
 pub use vectors::{Vectors, VectorsView};
 
 /// The backends `builder_factory` knows, and whether this build has them.
-pub const BACKENDS: &[(&str, bool)] = &[("faiss", true), ("annoy", true), ("milvus", false)];
+pub const BACKENDS: &[(&str, bool)] = &[
+    ("faiss", true),
+    ("annoy", true),
+    ("milvus", cfg!(feature = "milvus")),
+];
 
 /// Returns the builder for `backend` ("faiss", "annoy", "milvus"; case-insensitive) configured by
 /// `config` (Torch-RecHub parameter names, snake_case aliases accepted). Unknown backends,
@@ -63,8 +69,11 @@ pub fn builder_factory(backend: &str, config: &Config) -> Result<Box<dyn Builder
     match backend.to_ascii_lowercase().as_str() {
         "faiss" => Ok(Box::new(faiss::FaissBuilder::from_config(config)?)),
         "annoy" => Ok(Box::new(annoy::backend::AnnoyBuilder::from_config(config)?)),
+        #[cfg(feature = "milvus")]
+        "milvus" => Ok(Box::new(milvus::MilvusBuilder::from_config(config)?)),
         name if BACKENDS.iter().any(|(b, _)| *b == name) => Err(Error::Unsupported(format!(
-            "backend '{name}' is not available in this version of vecindex; available: {}",
+            "backend '{name}' is not compiled into this build of vecindex (enable the cargo \
+             feature '{name}'); available: {}",
             available_backends().join(", ")
         ))),
         _ => Err(Error::UnknownBackend {
@@ -81,6 +90,10 @@ pub fn available_backends() -> Vec<&'static str> {
 
 /// Describes an index file of any backend this build reads (recognised by its content).
 pub fn inspect(path: &std::path::Path) -> Result<IndexInfo> {
+    #[cfg(feature = "milvus")]
+    if milvus::is_handle(path) {
+        return milvus::inspect_handle(path);
+    }
     if annoy::backend::sidecar_path(path).exists() {
         return annoy::backend::AnnoyBuilder::from_config(&Config::new())?
             .from_index_file(path)
