@@ -22,7 +22,7 @@
 //! | `consistency` | `Strong`, `Session`, `Bounded`, `Eventually` | `Bounded` | search consistency; builds flush and wait, so Bounded already sees every item |
 //! | `connect_timeout` | seconds | 10 | give up connecting after this long |
 //! | `timeout` | seconds | 60 | bound on each RPC (a hung server gives an error, not a hang) |
-//! | `build_timeout` | seconds | 3600 | bound on index building and loading |
+//! | `build_timeout` | seconds | 3600 | bound on index building and loading (flushing waits up to max(`build_timeout`, `timeout`)) |
 //! | `connections` | 1..=16 | 2 | gRPC channels; query batches run in parallel over them |
 //!
 //! Results follow the server: `L2` is the squared distance (ascending), `IP` the inner product
@@ -430,7 +430,7 @@ impl MilvusBuilder {
         }
         // Flush first: an index built before the segments are sealed is silently not used.
         self.report("flushing", 0, 1);
-        client.flush(&target)?;
+        client.flush(&target, n as u64)?;
         self.report("flushing", 1, 1);
         let rows = client.row_count(&target)?;
         if rows != n as u64 {
