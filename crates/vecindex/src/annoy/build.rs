@@ -55,7 +55,8 @@ impl Kiss64 {
     }
 }
 
-/// Items as the build sees them: vectors (or packed bits), angular squared norms, dot factors.
+/// Items as the build sees them: vectors (or packed bits), squared norms (angular and dot), dot
+/// factors.
 pub struct Items<'a> {
     pub layout: NodeLayout,
     pub n_items: usize,
@@ -126,9 +127,14 @@ fn normalize(v: &mut [f32]) {
 }
 
 fn angular_dist(p: &[f32], pn: f32, y: &[f32], yn: f32) -> f32 {
+    angular_dist_from(f32_dot(p, y), pn, p, yn, y)
+}
+
+/// annoy's angular two-means distance from a known dot(p, y); a zero cached norm is recomputed.
+fn angular_dist_from(py: f32, pn: f32, p: &[f32], yn: f32, y: &[f32]) -> f32 {
     let pp = if pn != 0.0 { pn } else { f32_dot(p, p) };
     let qq = if yn != 0.0 { yn } else { f32_dot(y, y) };
-    super::layout::angular_distance(f32_dot(p, y), pp, qq)
+    super::layout::angular_distance(py, pp, qq)
 }
 
 fn two_means_dist(metric: AnnoyMetric, p: &[f32], pn: f32, items: &Items<'_>, k: usize) -> f32 {
@@ -141,6 +147,9 @@ fn two_means_dist(metric: AnnoyMetric, p: &[f32], pn: f32, items: &Items<'_>, k:
         AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
     }
 }
+
+/// annoy's two-means iteration count.
+const TWO_MEANS_ITERATIONS: usize = 200;
 
 fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
     let l = items.layout;
@@ -207,12 +216,47 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
         0.0
     };
     let (mut ic, mut jc) = (1i32, 1i32);
-    for _ in 0..200 {
-        let k = indices[rng.index(count)] as usize;
-        let di = ic as f32 * two_means_dist(metric, &p, pn, items, k);
-        let dj = jc as f32 * two_means_dist(metric, &q, qn, items, k);
+    let kern = kernels::kernels();
+    // The loop draws nothing else from the generator, so the samples can be drawn up front (the
+    // same sequence) and their rows prefetched a few iterations ahead.
+    let samples: [usize; TWO_MEANS_ITERATIONS] =
+        std::array::from_fn(|_| indices[rng.index(count)] as usize);
+    const AHEAD: usize = 4;
+    for &k in &samples[..AHEAD] {
+        kernels::prefetch(items.row(k));
+    }
+    for (t, &k) in samples.iter().enumerate() {
+        if let Some(&ahead) = samples.get(t + AHEAD) {
+            kernels::prefetch(items.row(ahead));
+        }
         let y = items.row(k);
-        let nrm = if cosine { f32_dot(y, y).sqrt() } else { 1.0 };
+        // Both distances (and, for the cosine metrics, |y|² from the precomputed norms, which
+        // are dot(y, y) by the same kernel) with one pass over y.
+        let (dp, dq) = match metric {
+            AnnoyMetric::Angular => {
+                let [a, b] = (kern.dot_x2)(&p, &q, y);
+                let yn = items.norms[k];
+                (
+                    angular_dist_from(a, pn, &p, yn, y),
+                    angular_dist_from(b, qn, &q, yn, y),
+                )
+            }
+            AnnoyMetric::Dot => {
+                let [a, b] = (kern.dot_x2)(&p, &q, y);
+                (-a, -b)
+            }
+            AnnoyMetric::Euclidean => {
+                let [a, b] = (kern.l2sq_x2)(&p, &q, y);
+                (a, b)
+            }
+            _ => (
+                two_means_dist(metric, &p, pn, items, k),
+                two_means_dist(metric, &q, qn, items, k),
+            ),
+        };
+        let di = ic as f32 * dp;
+        let dj = jc as f32 * dq;
+        let nrm = if cosine { items.norms[k].sqrt() } else { 1.0 };
         if nrm.is_nan() || nrm <= 0.0 {
             continue;
         }
@@ -220,19 +264,13 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
         // than a divide per component).
         let inv_nrm = 1.0 / nrm;
         if di < dj {
-            let inv = 1.0 / (ic + 1) as f32;
-            for (a, b) in p.iter_mut().zip(y) {
-                *a = (*a * ic as f32 + b * inv_nrm) * inv;
-            }
+            (kern.mean_step)(&mut p, y, ic as f32, inv_nrm, 1.0 / (ic + 1) as f32);
             if metric == AnnoyMetric::Angular {
                 pn = f32_dot(&p, &p);
             }
             ic += 1;
         } else if dj < di {
-            let inv = 1.0 / (jc + 1) as f32;
-            for (a, b) in q.iter_mut().zip(y) {
-                *a = (*a * jc as f32 + b * inv_nrm) * inv;
-            }
+            (kern.mean_step)(&mut q, y, jc as f32, inv_nrm, 1.0 / (jc + 1) as f32);
             if metric == AnnoyMetric::Angular {
                 qn = f32_dot(&q, &q);
             }
@@ -291,8 +329,18 @@ fn margins(items: &Items<'_>, s: &Split, indices: &[i32]) -> Vec<f32> {
     }
     let k = kernels::kernels();
     let mut out = Vec::with_capacity(indices.len());
+    // Rows two groups ahead are prefetched: a node's items are scattered over the whole set.
+    const AHEAD: usize = 8;
     let mut c = indices.chunks_exact(4);
+    let mut next = AHEAD;
     for g in &mut c {
+        for &j in indices
+            .get(next..(next + 4).min(indices.len()))
+            .unwrap_or(&[])
+        {
+            kernels::prefetch(items.row(j as usize));
+        }
+        next += 4;
         let r = [
             items.row(g[0] as usize),
             items.row(g[1] as usize),

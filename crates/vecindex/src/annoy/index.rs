@@ -38,16 +38,15 @@ pub fn build(
     let n = x.rows();
     let layout = NodeLayout::new(metric, f);
     let present = vec![true; n];
-    let norms: Vec<f32> = if metric == AnnoyMetric::Angular {
+    // Squared norms for the cosine-like metrics (angular stores them in its nodes; both use
+    // them in two-means).
+    let norms: Vec<f32> = if matches!(metric, AnnoyMetric::Angular | AnnoyMetric::Dot) {
         kernels::row_norms(x.as_slice(), f)
     } else {
         Vec::new()
     };
     let (dot_factors, dot_max) = if metric == AnnoyMetric::Dot {
-        let nr: Vec<f32> = kernels::row_norms(x.as_slice(), f)
-            .iter()
-            .map(|&s| s.max(0.0).sqrt())
-            .collect();
+        let nr: Vec<f32> = norms.iter().map(|&s| s.max(0.0).sqrt()).collect();
         let m = nr.iter().copied().fold(0.0f32, f32::max);
         let df = nr
             .iter()

@@ -16,6 +16,9 @@ pub mod topk;
 
 use std::sync::OnceLock;
 
+/// Two rows `p`, `q` against one row `y`: `(p, q, y) -> [d(p, y), d(q, y)]`.
+pub type PairKernel = fn(&[f32], &[f32], &[f32]) -> [f32; 2];
+
 /// The kernel set chosen for this CPU.
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -35,6 +38,13 @@ pub struct Kernels {
     pub l2sq_x4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
     /// Inner products of one query with four rows at once.
     pub dot_x4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+    /// `[dot(p, y), dot(q, y)]` in one pass over `y`, bit-identical to two `dot` calls.
+    pub dot_x2: PairKernel,
+    /// `[l2sq(p, y), l2sq(q, y)]` in one pass over `y`, bit-identical to two `l2sq` calls.
+    pub l2sq_x2: PairKernel,
+    /// Running mean step `acc[i] = (acc[i] * count + y[i] * scale) * inv` (plain multiplies and
+    /// adds, so every kernel set gives the same bits).
+    pub mean_step: fn(&mut [f32], &[f32], f32, f32, f32),
 }
 
 static KERNELS: OnceLock<Kernels> = OnceLock::new();
@@ -60,6 +70,27 @@ pub fn kernels() -> &'static Kernels {
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     (kernels().dot)(a, b)
+}
+
+/// Asks the CPU to start loading `s` into cache (a hint: no effect on results). For rows that
+/// are visited in an order the hardware prefetcher cannot guess (a tree node's items, sampled
+/// rows), issued a few rows ahead of use it hides most of the memory latency.
+#[inline]
+pub fn prefetch(s: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        const LINE_FLOATS: usize = 16;
+        let mut i = 0;
+        while i < s.len() {
+            // SAFETY: a prefetch never faults or changes memory; the address is inside `s`
+            // (i < s.len()), and SSE is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(s.as_ptr().add(i) as *const i8) };
+            i += LINE_FLOATS;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
 }
 
 /// Squared L2 distance through the dispatched kernel.
@@ -189,6 +220,37 @@ mod tests {
                         k.name
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn x2_kernels_and_mean_step_equal_single_calls_bit_for_bit() {
+        let mut s = 11u64;
+        for k in all_kernels() {
+            for dim in [1usize, 7, 8, 31, 32, 40, 128, 385] {
+                let v: Vec<Vec<f32>> = (0..3)
+                    .map(|_| (0..dim).map(|_| lcg(&mut s)).collect())
+                    .collect();
+                let (p, q, y) = (&v[0][..], &v[1][..], &v[2][..]);
+                let d = (k.dot_x2)(p, q, y);
+                let l = (k.l2sq_x2)(p, q, y);
+                assert_eq!(
+                    d.map(f32::to_bits),
+                    [(k.dot)(p, y), (k.dot)(q, y)].map(f32::to_bits)
+                );
+                assert_eq!(
+                    l.map(f32::to_bits),
+                    [(k.l2sq)(p, y), (k.l2sq)(q, y)].map(f32::to_bits)
+                );
+                let mut acc = p.to_vec();
+                (k.mean_step)(&mut acc, y, 3.0, 0.7, 0.25);
+                let want: Vec<u32> = p
+                    .iter()
+                    .zip(y)
+                    .map(|(a, b)| ((a * 3.0 + b * 0.7) * 0.25).to_bits())
+                    .collect();
+                assert_eq!(acc.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want);
             }
         }
     }

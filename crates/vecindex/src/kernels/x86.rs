@@ -15,6 +15,9 @@ pub(super) fn detect() -> Option<Kernels> {
             norms: norms_entry,
             l2sq_x4: l2sq_x4_entry,
             dot_x4: dot_x4_entry,
+            dot_x2: dot_x2_entry,
+            l2sq_x2: l2sq_x2_entry,
+            mean_step: mean_step_entry,
         })
     } else {
         None
@@ -65,6 +68,108 @@ fn dot_x4_entry(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
     assert!(r.iter().all(|x| x.len() == q.len()));
     // SAFETY: AVX2+FMA detected (see detect()); all four rows have q.len() values (checked above).
     unsafe { x4::<false>(q, r) }
+}
+
+fn dot_x2_entry(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
+    assert!(p.len() == y.len() && q.len() == y.len());
+    // SAFETY: AVX2+FMA detected (see detect()); all three slices have y.len() values (checked above).
+    unsafe { x2::<false>(p, q, y) }
+}
+
+fn l2sq_x2_entry(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
+    assert!(p.len() == y.len() && q.len() == y.len());
+    // SAFETY: AVX2+FMA detected (see detect()); all three slices have y.len() values (checked above).
+    unsafe { x2::<true>(p, q, y) }
+}
+
+fn mean_step_entry(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32) {
+    assert_eq!(acc.len(), y.len());
+    // SAFETY: AVX2 detected (see detect()); both slices have y.len() values (checked above).
+    unsafe { mean_step(acc, y, count, scale, inv) }
+}
+
+/// Two rows `p`, `q` against one row `y`, with exactly `dot`'s / `l2sq`'s accumulation order
+/// (four accumulators over 32-float blocks, then 8-float blocks into the first, then a scalar
+/// tail), so the results equal two separate calls bit for bit while `y` is loaded once.
+/// Caller guarantees equal lengths and AVX2+FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn x2<const L2: bool>(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
+    let n = y.len();
+    let src = [p.as_ptr(), q.as_ptr()];
+    let py = y.as_ptr();
+    let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+    let step = |acc: &mut __m256, a: __m256, b: __m256| {
+        *acc = if L2 {
+            let d = _mm256_sub_ps(a, b);
+            _mm256_fmadd_ps(d, d, *acc)
+        } else {
+            _mm256_fmadd_ps(a, b, *acc)
+        };
+    };
+    let mut i = 0;
+    // SAFETY (loads): i + 32 <= n or i + 8 <= n, inside all three slices.
+    while i + 32 <= n {
+        for u in 0..4 {
+            let yv = _mm256_loadu_ps(py.add(i + 8 * u));
+            for (a, s) in acc.iter_mut().zip(&src) {
+                step(&mut a[u], _mm256_loadu_ps(s.add(i + 8 * u)), yv);
+            }
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        let yv = _mm256_loadu_ps(py.add(i));
+        for (o, s) in src.iter().enumerate() {
+            step(&mut acc[o][0], _mm256_loadu_ps(s.add(i)), yv);
+        }
+        i += 8;
+    }
+    let mut out = [0.0f32; 2];
+    for (o, a) in acc.iter().enumerate() {
+        out[o] = hsum(_mm256_add_ps(
+            _mm256_add_ps(a[0], a[1]),
+            _mm256_add_ps(a[2], a[3]),
+        ));
+    }
+    let rows = [p, q];
+    while i < n {
+        for o in 0..2 {
+            out[o] += if L2 {
+                let d = rows[o][i] - y[i];
+                d * d
+            } else {
+                rows[o][i] * y[i]
+            };
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Caller guarantees `acc.len() == y.len()` and AVX2.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn mean_step(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32) {
+    let n = y.len();
+    let (pa, py) = (acc.as_mut_ptr(), y.as_ptr());
+    let (c, s, v) = (
+        _mm256_set1_ps(count),
+        _mm256_set1_ps(scale),
+        _mm256_set1_ps(inv),
+    );
+    let mut i = 0;
+    // SAFETY (loads/stores): i + 8 <= n, inside both slices.
+    while i + 8 <= n {
+        let a = _mm256_mul_ps(_mm256_loadu_ps(pa.add(i)), c);
+        let b = _mm256_mul_ps(_mm256_loadu_ps(py.add(i)), s);
+        _mm256_storeu_ps(pa.add(i), _mm256_mul_ps(_mm256_add_ps(a, b), v));
+        i += 8;
+    }
+    while i < n {
+        acc[i] = (acc[i] * count + y[i] * scale) * inv;
+        i += 1;
+    }
 }
 
 /// One query against four rows: each query load feeds four FMAs, and two accumulators per row
