@@ -238,6 +238,12 @@ impl AnnoyForest {
         self.f32_at(i, 12)
     }
 
+    /// Starts loading node `i` into cache (a hint; see `kernels::prefetch`).
+    #[inline]
+    pub fn prefetch_node(&self, i: usize) {
+        crate::kernels::prefetch(self.node(i));
+    }
+
     /// The raw file bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.storage.bytes()

@@ -117,44 +117,90 @@ fn distance(f: &AnnoyForest, j: usize, q: &Query) -> f32 {
     }
 }
 
-/// Distances of all candidates, four per kernel call where the metric allows.
+/// How many candidates ahead of use their nodes are prefetched: candidates are scattered over
+/// the whole file, so without it every distance waits for memory.
+const PREFETCH_AHEAD: usize = 8;
+
+thread_local! {
+    /// Per-thread "already a candidate" bits, one per item, all clear between queries.
+    static SEEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The distinct candidate ids that are real items (in range; `n_descendants == 1`, which
+/// annoy checks too), in first-seen order, without sorting: a per-thread bit set marks ids and
+/// is cleared again afterwards.
+fn distinct_items(f: &AnnoyForest, cands: &[i32]) -> Vec<i32> {
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        let words = f.n_items.div_ceil(64);
+        if seen.len() < words {
+            seen.resize(words, 0);
+        }
+        let mut out = Vec::with_capacity(cands.len());
+        for &j in cands {
+            if j < 0 || j as usize >= f.n_items {
+                continue;
+            }
+            let (w, b) = (j as usize / 64, j as usize % 64);
+            if seen[w] >> b & 1 == 0 {
+                seen[w] |= 1 << b;
+                out.push(j);
+            }
+        }
+        for &j in &out {
+            seen[j as usize / 64] &= !(1u64 << (j as usize % 64));
+        }
+        out
+    })
+}
+
+/// Distances of all distinct candidates that are items, four per kernel call where the metric
+/// allows, with each node prefetched a few candidates ahead.
 fn distances(f: &AnnoyForest, cands: &[i32], q: &Query) -> Vec<(f32, i32)> {
     let metric = f.layout.metric;
-    if !matches!(
+    let k = kernels::kernels();
+    let grouped = matches!(
         metric,
         AnnoyMetric::Euclidean | AnnoyMetric::Dot | AnnoyMetric::Angular
-    ) {
-        return cands
-            .iter()
-            .map(|&j| (distance(f, j as usize, q), j))
-            .collect();
-    }
-    let k = kernels::kernels();
+    );
     let mut out = Vec::with_capacity(cands.len());
-    let mut c = cands.chunks_exact(4);
-    for g in &mut c {
-        let r = [
-            f.vector(g[0] as usize),
-            f.vector(g[1] as usize),
-            f.vector(g[2] as usize),
-            f.vector(g[3] as usize),
-        ];
+    let mut group = [0i32; 4];
+    let mut filled = 0;
+    for &j in cands.iter().take(PREFETCH_AHEAD) {
+        f.prefetch_node(j as usize);
+    }
+    for (t, &j) in cands.iter().enumerate() {
+        if let Some(&ahead) = cands.get(t + PREFETCH_AHEAD) {
+            f.prefetch_node(ahead as usize);
+        }
+        if f.n_descendants(j as usize) != 1 {
+            continue;
+        }
+        if !grouped {
+            out.push((distance(f, j as usize, q), j));
+            continue;
+        }
+        group[filled] = j;
+        filled += 1;
+        if filled < 4 {
+            continue;
+        }
+        filled = 0;
+        let r = group.map(|g| f.vector(g as usize));
         let d = match metric {
             AnnoyMetric::Euclidean => (k.l2sq_x4)(&q.v, r),
             AnnoyMetric::Dot => (k.dot_x4)(&q.v, r).map(|x| -x),
             _ => {
                 let pq = (k.dot_x4)(&q.v, r);
-                let mut d = [0.0f32; 4];
-                for i in 0..4 {
-                    d[i] = angular_distance(pq[i], item_norm(f, g[i] as usize), q.norm);
-                }
-                d
+                std::array::from_fn(|i| {
+                    angular_distance(pq[i], item_norm(f, group[i] as usize), q.norm)
+                })
             }
         };
-        out.extend(d.into_iter().zip(g.iter().copied()));
+        out.extend(d.into_iter().zip(group));
     }
     out.extend(
-        c.remainder()
+        group[..filled]
             .iter()
             .map(|&j| (distance(f, j as usize, q), j)),
     );
@@ -198,6 +244,9 @@ pub fn nns(f: &AnnoyForest, q: &[f32], n: usize, search_k: Option<usize>) -> Vec
         } else {
             let m = margin(f, i, &q);
             let (c0, c1) = (f.raw_child(i, 0), f.raw_child(i, 1));
+            // One of the two is usually popped next; start loading both.
+            f.prefetch_node(c0 as usize);
+            f.prefetch_node(c1 as usize);
             if hamming {
                 // Child c costs one for a mismatched bit.
                 heap.push(Entry(d - (m != 1.0) as u8 as f64, c1));
@@ -208,12 +257,7 @@ pub fn nns(f: &AnnoyForest, q: &[f32], n: usize, search_k: Option<usize>) -> Vec
             }
         }
     }
-    cands.sort_unstable();
-    cands.dedup();
-    let cands: Vec<i32> = cands
-        .into_iter()
-        .filter(|&j| j >= 0 && (j as usize) < f.n_items && f.n_descendants(j as usize) == 1)
-        .collect();
+    let cands = distinct_items(f, &cands);
     let mut scored = distances(f, &cands, &q);
     let take = n.min(scored.len());
     if take < scored.len() && take > 0 {

@@ -76,17 +76,18 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// are visited in an order the hardware prefetcher cannot guess (a tree node's items, sampled
 /// rows), issued a few rows ahead of use it hides most of the memory latency.
 #[inline]
-pub fn prefetch(s: &[f32]) {
+pub fn prefetch<T>(s: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        const LINE_FLOATS: usize = 16;
+        const LINE: usize = 64;
+        let p = s.as_ptr() as *const i8;
         let mut i = 0;
-        while i < s.len() {
+        while i < std::mem::size_of_val(s) {
             // SAFETY: a prefetch never faults or changes memory; the address is inside `s`
-            // (i < s.len()), and SSE is part of the x86-64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(s.as_ptr().add(i) as *const i8) };
-            i += LINE_FLOATS;
+            // (i < its size in bytes), and SSE is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(i)) };
+            i += LINE;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
