@@ -126,10 +126,6 @@ fn normalize(v: &mut [f32]) {
     }
 }
 
-fn angular_dist(p: &[f32], pn: f32, y: &[f32], yn: f32) -> f32 {
-    angular_dist_from(f32_dot(p, y), pn, p, yn, y)
-}
-
 /// annoy's angular two-means distance from a known dot(p, y); a zero cached norm is recomputed.
 fn angular_dist_from(py: f32, pn: f32, p: &[f32], yn: f32, y: &[f32]) -> f32 {
     let pp = if pn != 0.0 { pn } else { f32_dot(p, p) };
@@ -137,15 +133,8 @@ fn angular_dist_from(py: f32, pn: f32, p: &[f32], yn: f32, y: &[f32]) -> f32 {
     super::layout::angular_distance(py, pp, qq)
 }
 
-fn two_means_dist(metric: AnnoyMetric, p: &[f32], pn: f32, items: &Items<'_>, k: usize) -> f32 {
-    let y = items.row(k);
-    match metric {
-        AnnoyMetric::Angular => angular_dist(p, pn, y, items.norms[k]),
-        AnnoyMetric::Euclidean => kernels::l2sq(p, y),
-        AnnoyMetric::Manhattan => p.iter().zip(y).map(|(a, b)| (a - b).abs()).sum(),
-        AnnoyMetric::Dot => -f32_dot(p, y),
-        AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
-    }
+fn l1(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
 }
 
 /// annoy's two-means iteration count.
@@ -249,10 +238,8 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
                 let [a, b] = (kern.l2sq_x2)(&p, &q, y);
                 (a, b)
             }
-            _ => (
-                two_means_dist(metric, &p, pn, items, k),
-                two_means_dist(metric, &q, qn, items, k),
-            ),
+            AnnoyMetric::Manhattan => (l1(&p, y), l1(&q, y)),
+            AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
         };
         let di = ic as f32 * dp;
         let dj = jc as f32 * dq;
