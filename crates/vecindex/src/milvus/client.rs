@@ -284,38 +284,33 @@ impl MilvusClient {
                 Err(milvus::v2::error::Error::Timeout(m)) if m.contains("flush") => {}
                 Err(e) => return Err(e),
             }
-            let start = std::time::Instant::now();
-            loop {
-                let r = c
-                    .list_persistent_segments(
-                        ListPersistentSegmentsRequest::builder()
-                            .collection_name(name.clone())
-                            .build()?,
-                    )
-                    .await?;
-                let live = r
-                    .segments()
-                    .iter()
-                    .filter(|s| s.get_state() != SegmentState::Dropped);
-                let (mut flushed, mut pending) = (0u64, false);
-                for s in live {
-                    if s.get_state() == SegmentState::Flushed {
-                        flushed += s.get_row_count().max(0) as u64;
-                    } else {
-                        pending = true;
+            poll_until(limit, "", || {
+                let (c, name) = (c.clone(), name.clone());
+                async move {
+                    let r = c
+                        .list_persistent_segments(
+                            ListPersistentSegmentsRequest::builder()
+                                .collection_name(name.clone())
+                                .build()?,
+                        )
+                        .await?;
+                    let live = r
+                        .segments()
+                        .iter()
+                        .filter(|s| s.get_state() != SegmentState::Dropped);
+                    let (mut flushed, mut pending) = (0u64, false);
+                    for s in live {
+                        if s.get_state() == SegmentState::Flushed {
+                            flushed += s.get_row_count().max(0) as u64;
+                        } else {
+                            pending = true;
+                        }
                     }
+                    Ok((pending || flushed < rows)
+                        .then(|| format!("{flushed} of {rows} rows flushed")))
                 }
-                if !pending && flushed >= rows {
-                    return Ok(());
-                }
-                if start.elapsed() > limit {
-                    return Err(milvus::v2::error::Error::Timeout(format!(
-                        "{flushed} of {rows} rows flushed after {:.0} s",
-                        limit.as_secs_f64()
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            })
+            .await
         })
     }
 
@@ -345,40 +340,34 @@ impl MilvusClient {
                     .build()?,
             )
             .await?;
-            let start = std::time::Instant::now();
-            loop {
-                let r = c
-                    .describe_index(
-                        DescribeIndexRequest::builder()
-                            .collection_name(name.clone())
-                            .field_name(vector.clone())
-                            .build()?,
-                    )
-                    .await?;
-                let mut done = !r.indexes().is_empty();
-                for ix in r.indexes() {
-                    match ix.get_state() {
-                        IndexStateCode::Finished if ix.get_pending_rows() <= 0 => {}
-                        IndexStateCode::Failed => {
-                            return Err(milvus::v2::error::Error::MalformedResponse(format!(
-                                "index build failed: {}",
-                                ix.get_failure_reason()
-                            )))
+            poll_until(limit, " (build_timeout)", || {
+                let (c, name, vector) = (c.clone(), name.clone(), vector.clone());
+                async move {
+                    let r = c
+                        .describe_index(
+                            DescribeIndexRequest::builder()
+                                .collection_name(name.clone())
+                                .field_name(vector.clone())
+                                .build()?,
+                        )
+                        .await?;
+                    let mut done = !r.indexes().is_empty();
+                    for ix in r.indexes() {
+                        match ix.get_state() {
+                            IndexStateCode::Finished if ix.get_pending_rows() <= 0 => {}
+                            IndexStateCode::Failed => {
+                                return Err(milvus::v2::error::Error::MalformedResponse(format!(
+                                    "index build failed: {}",
+                                    ix.get_failure_reason()
+                                )))
+                            }
+                            _ => done = false,
                         }
-                        _ => done = false,
                     }
+                    Ok((!done).then(|| "index not finished".to_string()))
                 }
-                if done {
-                    return Ok(());
-                }
-                if start.elapsed() > limit {
-                    return Err(milvus::v2::error::Error::Timeout(format!(
-                        "index not finished after {:.0} s (build_timeout)",
-                        limit.as_secs_f64()
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            })
+            .await
         })
     }
 
@@ -395,33 +384,26 @@ impl MilvusClient {
                     .build()?,
             )
             .await?;
-            let start = std::time::Instant::now();
-            loop {
-                let r = c
-                    .get_load_state(
-                        GetLoadStateRequest::builder()
-                            .collection_name(name.clone())
-                            .build()?,
-                    )
-                    .await?;
-                match r.state() {
-                    LoadState::Loaded => return Ok(()),
-                    LoadState::NotExist => {
-                        return Err(milvus::v2::error::Error::MalformedResponse(
+            poll_until(limit, " (build_timeout)", || {
+                let (c, name) = (c.clone(), name.clone());
+                async move {
+                    let r = c
+                        .get_load_state(
+                            GetLoadStateRequest::builder()
+                                .collection_name(name.clone())
+                                .build()?,
+                        )
+                        .await?;
+                    match r.state() {
+                        LoadState::Loaded => Ok(None),
+                        LoadState::NotExist => Err(milvus::v2::error::Error::MalformedResponse(
                             "the collection disappeared while loading".into(),
-                        ))
+                        )),
+                        _ => Ok(Some(format!("not loaded (progress {}%)", r.progress()))),
                     }
-                    _ => {}
                 }
-                if start.elapsed() > limit {
-                    return Err(milvus::v2::error::Error::Timeout(format!(
-                        "not loaded after {:.0} s (build_timeout); progress {}%",
-                        limit.as_secs_f64(),
-                        r.progress()
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            })
+            .await
         })
     }
 
@@ -601,5 +583,34 @@ impl Drop for MilvusClient {
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// How often a flush, an index build or a load is checked (the SDK's own waits poll every
+/// 0.5–1 s, which costs about that much per step on small collections).
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Runs `check` every `POLL_INTERVAL` until it reports done (`None`); after `limit` the last
+/// status it gave becomes a timeout error (`limit_name` says which setting bounds it).
+async fn poll_until<F>(
+    limit: Duration,
+    limit_name: &str,
+    mut check: impl FnMut() -> F,
+) -> milvus::v2::error::Result<()>
+where
+    F: Future<Output = milvus::v2::error::Result<Option<String>>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        let Some(status) = check().await? else {
+            return Ok(());
+        };
+        if start.elapsed() > limit {
+            return Err(milvus::v2::error::Error::Timeout(format!(
+                "{status} after {:.0} s{limit_name}",
+                limit.as_secs_f64()
+            )));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
