@@ -126,9 +126,9 @@ thread_local! {
     static SEEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The distinct candidate ids that are real items (in range; `n_descendants == 1`, which
-/// annoy checks too), in first-seen order, without sorting: a per-thread bit set marks ids and
-/// is cleared again afterwards.
+/// The distinct in-range candidate ids in first-seen order, without sorting: a per-thread bit
+/// set marks ids and is cleared again afterwards. (annoy's `n_descendants == 1` check happens
+/// in `distances`, which reads each node anyway.)
 fn distinct_items(f: &AnnoyForest, cands: &[i32]) -> Vec<i32> {
     SEEN.with(|seen| {
         let mut seen = seen.borrow_mut();
