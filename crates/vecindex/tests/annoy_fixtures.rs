@@ -232,6 +232,7 @@ fn single_thread_builds_reproduce_annoys_structure() {
             n_trees: Some(f["n_trees_requested"].as_u64().unwrap() as usize),
             threads: 1,
             seed,
+            ..BuildParams::default()
         };
         let ours = build(
             vecindex::VectorsView::new(&v, dim).unwrap(),

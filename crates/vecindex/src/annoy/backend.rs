@@ -143,6 +143,7 @@ impl AnnoyBuilder {
             n_trees,
             threads,
             seed,
+            ..BuildParams::default()
         };
         let report = |done: u64, total: u64| {
             if let Some(p) = &self.progress {

@@ -68,7 +68,60 @@ pub struct Items<'a> {
     pub present: &'a [bool],
     pub norms: &'a [f32],
     pub dot_factors: &'a [f32],
+    /// Half-precision copies of the float rows, for the first margin pass (see [`HalfRows`]).
+    pub half: Option<&'a HalfRows>,
 }
+
+/// binary16 copies of the float rows and each row's L2 norm.
+///
+/// The margin pass reads every item of a node, a whole level per tree, and is bound by memory
+/// bandwidth. Half the bytes are read when each margin is first computed from these copies; an
+/// item whose approximate margin lies within the error bound of zero (~1% of them) is then
+/// recomputed in f32 exactly as before, so every item lands on the side the f32 margin gives —
+/// the trees are identical, annoy's coin flips included (they only happen for exact zeros,
+/// which are always recomputed).
+pub struct HalfRows {
+    f: usize,
+    rows: Vec<u16>,
+    norms: Vec<f32>,
+}
+
+impl HalfRows {
+    /// `None` when the CPU cannot convert (no F16C) or a value is beyond binary16's range.
+    /// `sq_norms`: the rows' squared norms if already computed.
+    pub fn new(v: &[f32], f: usize, sq_norms: Option<&[f32]>) -> Option<HalfRows> {
+        let encode = kernels::kernels().f16_encode?;
+        // |x| as integer bits orders like |x| (no NaN here), and vectorises.
+        let max_bits = v
+            .iter()
+            .map(|x| x.to_bits() & 0x7fff_ffff)
+            .max()
+            .unwrap_or(0);
+        if f == 0 || max_bits > 65_000f32.to_bits() {
+            return None;
+        }
+        let mut rows = vec![0u16; v.len()];
+        encode(v, &mut rows);
+        let computed;
+        let sq = match sq_norms {
+            Some(s) => s,
+            None => {
+                computed = kernels::row_norms(v, f);
+                &computed
+            }
+        };
+        let norms = sq.iter().map(|s| s.max(0.0).sqrt()).collect();
+        Some(HalfRows { f, rows, norms })
+    }
+
+    fn row(&self, i: usize) -> &[u16] {
+        &self.rows[i * self.f..(i + 1) * self.f]
+    }
+}
+
+/// Items the half-precision pass leaves undecided, above which a node's subtrees stop using it
+/// (1 in 8: data far from the origin relative to its spread, where the pass cannot decide).
+const HALF_UNDECIDED_LIMIT: usize = 8;
 
 impl Items<'_> {
     fn row(&self, i: usize) -> &[f32] {
@@ -210,7 +263,7 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
     // same sequence) and their rows prefetched a few iterations ahead.
     let samples: [usize; TWO_MEANS_ITERATIONS] =
         std::array::from_fn(|_| indices[rng.index(count)] as usize);
-    const AHEAD: usize = 4;
+    const AHEAD: usize = 16;
     for &k in &samples[..AHEAD] {
         kernels::prefetch(items.row(k));
     }
@@ -304,18 +357,74 @@ fn margin(items: &Items<'_>, s: &Split, y: usize) -> f32 {
     }
 }
 
-/// Margins of all `indices` against the split, four items per kernel call for float metrics
-/// (the same values one-by-one computation gives up to the last bit of the sum order).
-fn margins(items: &Items<'_>, s: &Split, indices: &[i32]) -> Vec<f32> {
+/// The constant added to the plane's dot product in a float metric's margin.
+fn margin_offset(metric: AnnoyMetric, s: &Split) -> f32 {
+    match metric {
+        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => s.a,
+        AnnoyMetric::Dot => s.df * s.df,
+        AnnoyMetric::Angular | AnnoyMetric::Hamming => 0.0,
+    }
+}
+
+/// Items in their order, split by side without a branch on the (unpredictable) side: side 0
+/// fills the buffer from the front, side 1 from the back (reversed once at the end).
+struct TwoSides {
+    buf: Vec<i32>,
+    left: usize,
+    right: usize,
+}
+
+impl TwoSides {
+    fn new(n: usize) -> Self {
+        TwoSides {
+            buf: vec![0; n],
+            left: 0,
+            right: n,
+        }
+    }
+
+    #[inline]
+    fn put(&mut self, j: i32, side: usize) {
+        // Both free ends get j; the side's end keeps it (left < right while items remain).
+        self.buf[self.left] = j;
+        self.buf[self.right - 1] = j;
+        self.left += 1 - side;
+        self.right -= side;
+    }
+
+    /// (items, number on side 0): side 0's items, then side 1's, each in input order.
+    fn finish(mut self) -> (Vec<i32>, usize) {
+        self.buf[self.left..].reverse();
+        (self.buf, self.left)
+    }
+}
+
+/// Splits `indices` by annoy's side rule against the split, keeping their order, with the coin
+/// flips for exact zeros drawn in item order. Float margins are computed four items per kernel
+/// call (the f32 values are those one-by-one computation gives up to the sum order); with
+/// `half`, from the binary16 rows first (see [`HalfRows`]). Also returns how many items the
+/// half-precision pass left undecided.
+fn partition(
+    items: &Items<'_>,
+    s: &Split,
+    indices: &[i32],
+    half: Option<&HalfRows>,
+    rng: &mut Kiss64,
+) -> (Vec<i32>, usize, usize) {
     let metric = items.layout.metric;
+    let mut sides = TwoSides::new(indices.len());
     if metric == AnnoyMetric::Hamming {
-        return indices
-            .iter()
-            .map(|&j| margin(items, s, j as usize))
-            .collect();
+        for &j in indices {
+            sides.put(j, side_of(metric, margin(items, s, j as usize), rng));
+        }
+        let (buf, left) = sides.finish();
+        return (buf, left, 0);
     }
     let k = kernels::kernels();
-    let mut out = Vec::with_capacity(indices.len());
+    let offset = margin_offset(metric, s);
+    let half = half.and_then(|h| Some((h, k.dot_x4_f16?)));
+    let bound = half.map(|_| HalfBound::new(&s.v));
+    let mut undecided = 0;
     // Rows two groups ahead are prefetched: a node's items are scattered over the whole set.
     const AHEAD: usize = 8;
     let mut c = indices.chunks_exact(4);
@@ -325,25 +434,73 @@ fn margins(items: &Items<'_>, s: &Split, indices: &[i32]) -> Vec<f32> {
             .get(next..(next + 4).min(indices.len()))
             .unwrap_or(&[])
         {
-            kernels::prefetch(items.row(j as usize));
+            match half {
+                Some((h, _)) => kernels::prefetch(h.row(j as usize)),
+                None => kernels::prefetch(items.row(j as usize)),
+            }
         }
         next += 4;
-        let r = [
-            items.row(g[0] as usize),
-            items.row(g[1] as usize),
-            items.row(g[2] as usize),
-            items.row(g[3] as usize),
-        ];
-        for d in (k.dot_x4)(&s.v, r) {
-            out.push(match metric {
-                AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => s.a + d,
-                AnnoyMetric::Dot => d + s.df * s.df,
-                _ => d,
-            });
+        let g: [i32; 4] = [g[0], g[1], g[2], g[3]];
+        let rows = || g.map(|j| items.row(j as usize));
+        match (half, bound) {
+            (Some((h, dot4h)), Some(b)) => {
+                let approx = dot4h(&s.v, g.map(|j| h.row(j as usize)));
+                let mut exact = None;
+                for lane in 0..4 {
+                    let j = g[lane];
+                    let m = offset + approx[lane];
+                    let side = if m.abs() > b.error(h.norms[j as usize]) {
+                        (m > 0.0) as usize
+                    } else {
+                        undecided += 1;
+                        let e = *exact.get_or_insert_with(|| (k.dot_x4)(&s.v, rows()));
+                        side_of(metric, offset + e[lane], rng)
+                    };
+                    sides.put(j, side);
+                }
+            }
+            _ => {
+                let e = (k.dot_x4)(&s.v, rows());
+                for lane in 0..4 {
+                    sides.put(g[lane], side_of(metric, offset + e[lane], rng));
+                }
+            }
         }
     }
-    out.extend(c.remainder().iter().map(|&j| margin(items, s, j as usize)));
-    out
+    for &j in c.remainder() {
+        sides.put(j, side_of(metric, margin(items, s, j as usize), rng));
+    }
+    let (buf, left) = sides.finish();
+    (buf, left, undecided)
+}
+
+/// How far a margin computed from binary16 rows can be from the f32 one, for one plane `v`:
+/// `rel · ‖x‖ + abs`. Rounding x to binary16 moves each value by at most 2⁻¹¹·|xᵢ| + 2⁻²⁵
+/// (subnormals), i.e. the dot by 2⁻¹¹‖v‖‖x‖ + 2⁻²⁵√d‖v‖; each f32 summation (the approximate
+/// and the exact one) errs by at most γ = (d+8)·2⁻²⁴ times ‖v‖‖x‖. Twice the sum covers the
+/// rounding of the norms, of the offset addition and of this bound itself.
+#[derive(Clone, Copy)]
+struct HalfBound {
+    rel: f32,
+    abs: f32,
+}
+
+impl HalfBound {
+    fn new(v: &[f32]) -> Self {
+        let d = v.len() as f64;
+        let vn = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+        let gamma = (d + 8.0) * 2f64.powi(-24);
+        let u16 = 2f64.powi(-11);
+        HalfBound {
+            rel: (2.0 * vn * (u16 + gamma * (2.0 + u16))) as f32,
+            abs: (2.0 * vn * 2f64.powi(-25) * d.sqrt() * (1.0 + gamma)) as f32,
+        }
+    }
+
+    #[inline]
+    fn error(&self, norm: f32) -> f32 {
+        self.rel * norm + self.abs
+    }
 }
 
 /// annoy's side rule: positive margin → 1; an exact zero → a coin flip (hamming: the bit).
@@ -370,6 +527,7 @@ pub fn make_tree(
     indices: &[i32],
     is_root: bool,
     rng: &mut Kiss64,
+    half: Option<&HalfRows>,
     out: &mut Vec<BuildNode>,
 ) -> Ref {
     let k = items.layout.k;
@@ -390,40 +548,40 @@ pub fn make_tree(
         return Ref::Local(out.len() - 1);
     }
     let mut split;
-    let mut sides: [Vec<i32>; 2] = [Vec::new(), Vec::new()];
+    let mut half = half;
+    let (mut buf, mut left);
     let mut attempt = 0;
     loop {
         split = create_split(items, indices, rng);
-        sides[0].clear();
-        sides[1].clear();
-        let margins = margins(items, &split, indices);
-        for (&j, &m) in indices.iter().zip(&margins) {
-            let s = side_of(items.layout.metric, m, rng);
-            sides[s].push(j);
+        let undecided;
+        (buf, left, undecided) = partition(items, &split, indices, half, rng);
+        if undecided * HALF_UNDECIDED_LIMIT > indices.len() {
+            half = None;
         }
         attempt += 1;
-        if imbalance(sides[0].len(), sides[1].len()) < 0.95 || attempt == 3 {
+        if imbalance(left, indices.len() - left) < 0.95 || attempt == 3 {
             break;
         }
     }
-    while imbalance(sides[0].len(), sides[1].len()) > 0.99 {
+    while imbalance(left, indices.len() - left) > 0.99 {
         if items.layout.metric == AnnoyMetric::Hamming {
             split.bit = 0;
         } else {
             split.v.iter_mut().for_each(|x| *x = 0.0);
         }
-        sides[0].clear();
-        sides[1].clear();
+        let mut sides = TwoSides::new(indices.len());
         for &j in indices {
-            let s = rng.flip() as usize;
-            sides[s].push(j);
+            sides.put(j, rng.flip() as usize);
         }
+        (buf, left) = sides.finish();
     }
-    let flip = (sides[0].len() > sides[1].len()) as usize;
+    let (l, r) = buf.split_at(left);
+    let sides = [l, r];
+    let flip = (l.len() > r.len()) as usize;
     let mut children = [Ref::Item(0); 2];
     for s in 0..2 {
         let which = s ^ flip;
-        children[which] = make_tree(items, &sides[which], false, rng, out);
+        children[which] = make_tree(items, sides[which], false, rng, half, out);
     }
     let nd = if is_root {
         n_items as i32
@@ -462,7 +620,7 @@ pub fn build_trees(
             let mut n_nodes = items.n_items;
             while n_nodes < 2 * items.n_items {
                 let mut nodes = Vec::new();
-                make_tree(items, &indices, true, &mut rng, &mut nodes);
+                make_tree(items, &indices, true, &mut rng, items.half, &mut nodes);
                 n_nodes += nodes.len();
                 trees.push(nodes);
                 progress(n_nodes as u64, 2 * items.n_items as u64);
@@ -480,7 +638,7 @@ pub fn build_trees(
                     (0..count)
                         .map(|_| {
                             let mut nodes = Vec::new();
-                            make_tree(items, &indices, true, &mut rng, &mut nodes);
+                            make_tree(items, &indices, true, &mut rng, items.half, &mut nodes);
                             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                             progress(d, q as u64);
                             nodes
@@ -519,6 +677,117 @@ mod tests {
         );
         let mut r = Kiss64::new(42);
         assert_eq!([r.index(100), r.index(100), r.index(100)], [61, 66, 38]);
+    }
+
+    /// Data sets the half-precision pass must get right: ordinary, far from the origin (the
+    /// pass cannot decide), integer-valued with duplicates (exact-zero margins and their coin
+    /// flips), binary16 subnormals, values near binary16's largest.
+    fn awkward_sets(d: usize) -> Vec<(&'static str, Vec<f32>)> {
+        let g = crate::synth::gaussian(2000, d, 7).into_vec();
+        let mut r = crate::synth::Rng::new(3);
+        vec![
+            ("gaussian", g.clone()),
+            ("offset", g.iter().map(|x| 300.0 + 0.01 * x).collect()),
+            (
+                "integers",
+                (0..g.len()).map(|_| r.below(5) as f32 - 2.0).collect(),
+            ),
+            ("tiny", g.iter().map(|x| 2e-6 * x).collect()),
+            (
+                "zero rows",
+                g.chunks(d)
+                    .enumerate()
+                    .flat_map(|(i, row)| row.iter().map(move |x| if i % 3 == 0 { 0.0 } else { *x }))
+                    .collect(),
+            ),
+            (
+                "large",
+                g.iter().map(|x| (9000.0 * x).clamp(-6e4, 6e4)).collect(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn half_precision_partition_equals_the_f32_one() {
+        let Some(_) = kernels::kernels().dot_x4_f16 else {
+            eprintln!("no F16C on this CPU: nothing to compare");
+            return;
+        };
+        for d in [37usize, 64] {
+            for (name, v) in awkward_sets(d) {
+                let n = v.len() / d;
+                let sq = kernels::row_norms(&v, d);
+                let half = HalfRows::new(&v, d, None).expect("in range");
+                for metric in [
+                    AnnoyMetric::Angular,
+                    AnnoyMetric::Euclidean,
+                    AnnoyMetric::Manhattan,
+                    AnnoyMetric::Dot,
+                ] {
+                    let present = vec![true; n];
+                    let dfs = vec![0.5f32; n];
+                    let items = Items {
+                        layout: NodeLayout::new(metric, d),
+                        n_items: n,
+                        v: &v,
+                        bits: &[],
+                        present: &present,
+                        norms: &sq,
+                        dot_factors: &dfs,
+                        half: None,
+                    };
+                    let all: Vec<i32> = (0..n as i32).collect();
+                    let (mut undecided, mut zeros, mut seen) = (0, 0, 0);
+                    for trial in 0..20u64 {
+                        let mut rng = Kiss64::new(trial);
+                        // Splits of random subsets, as at every level of a tree.
+                        let subset: Vec<i32> = all
+                            .iter()
+                            .copied()
+                            .filter(|_| rng.flip() || trial == 0)
+                            .collect();
+                        let split = create_split(&items, &subset, &mut rng);
+                        let (mut r1, mut r2) = (rng.clone(), rng.clone());
+                        let exact = partition(&items, &split, &subset, None, &mut r1);
+                        let fast = partition(&items, &split, &subset, Some(&half), &mut r2);
+                        assert_eq!(
+                            (&exact.0, exact.1),
+                            (&fast.0, fast.1),
+                            "{name} d={d} {metric:?}"
+                        );
+                        assert_eq!(r1.next_u64(), r2.next_u64(), "same coin flips");
+                        undecided += fast.2;
+                        seen += subset.len();
+                        zeros += subset
+                            .iter()
+                            .filter(|&&j| margin(&items, &split, j as usize) == 0.0)
+                            .count();
+                    }
+                    eprintln!(
+                        "{name} d={d} {metric:?}: {undecided} undecided, {zeros} exact zeros"
+                    );
+                    if name == "gaussian" || name == "large" {
+                        // The pass decides nearly everything on ordinary data.
+                        assert!(
+                            undecided * 50 < seen,
+                            "{name} {metric:?}: {undecided}/{seen}"
+                        );
+                    }
+                    if name == "zero rows" && metric == AnnoyMetric::Angular {
+                        assert!(zeros > 1000, "coin flips exercised: {zeros}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn half_rows_refuse_values_beyond_binary16() {
+        if kernels::kernels().f16_encode.is_none() {
+            return;
+        }
+        assert!(HalfRows::new(&[1.0, 70_000.0], 2, None).is_none());
+        assert!(HalfRows::new(&[1.0, -65_000.0], 2, None).is_some());
     }
 
     #[test]

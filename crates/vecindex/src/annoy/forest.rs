@@ -68,6 +68,20 @@ impl AnnoyForest {
         Self::validate(Storage::Owned(words, bytes.len()), f, metric, src)
     }
 
+    /// Validates annoy file bytes held in u64 words (`len` bytes of them are the file).
+    pub fn from_words(
+        words: Vec<u64>,
+        len: usize,
+        f: usize,
+        metric: AnnoyMetric,
+        src: &str,
+    ) -> Result<Self> {
+        if len > words.len() * 8 {
+            return Err(Error::format(src, "byte length beyond the buffer"));
+        }
+        Self::validate(Storage::Owned(words, len), f, metric, src)
+    }
+
     fn validate(storage: Storage, f: usize, metric: AnnoyMetric, src: &str) -> Result<Self> {
         if f == 0 {
             return Err(Error::invalid("annoy dimension d must be at least 1"));

@@ -1,6 +1,6 @@
 //! An annoy index: build from vectors (preprocess per metric, trees, annoy bytes) and query.
 
-use super::build::{build_trees, Items, DEFAULT_SEED};
+use super::build::{build_trees, HalfRows, Items, DEFAULT_SEED};
 use super::forest::AnnoyForest;
 use super::layout::{AnnoyMetric, NodeLayout};
 use super::{search, writer};
@@ -15,6 +15,9 @@ pub struct BuildParams {
     pub n_trees: Option<usize>,
     pub threads: usize,
     pub seed: u64,
+    /// Decide most sides from binary16 copies of the rows (same trees, less memory traffic;
+    /// see `build::HalfRows`). Off only to compare against the plain f32 pass.
+    pub half_pass: bool,
 }
 
 impl Default for BuildParams {
@@ -23,6 +26,7 @@ impl Default for BuildParams {
             n_trees: Some(10),
             threads: 1,
             seed: DEFAULT_SEED,
+            half_pass: true,
         }
     }
 }
@@ -72,6 +76,11 @@ pub fn build(
     } else {
         Vec::new()
     };
+    let half = if p.half_pass && metric != AnnoyMetric::Hamming {
+        HalfRows::new(x.as_slice(), f, (!norms.is_empty()).then_some(&norms[..]))
+    } else {
+        None
+    };
     let items = Items {
         layout,
         n_items: n,
@@ -80,10 +89,11 @@ pub fn build(
         present: &present,
         norms: &norms,
         dot_factors: &dot_factors,
+        half: half.as_ref(),
     };
     let trees = build_trees(&items, p.n_trees, p.threads, p.seed, progress);
-    let bytes = writer::write(&items, &trees, dot_max);
-    AnnoyForest::from_bytes(&bytes, f, metric, "built forest")
+    let (words, len) = writer::write(&items, &trees, dot_max);
+    AnnoyForest::from_words(words, len, f, metric, "built forest")
 }
 
 /// Top-k for every query row in parallel: (ids, annoy distances), unpadded per row.
@@ -98,4 +108,40 @@ pub fn query_all(
     rows.par_iter()
         .map(|q| search::nns(forest, q, k, search_k))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_pass_builds_the_same_file_bytes() {
+        let x = crate::synth::gaussian(3000, 48, 11);
+        let far: Vec<f32> = x.as_slice().iter().map(|v| 200.0 + 0.05 * v).collect();
+        let far = VectorsView::new(&far, 48).unwrap();
+        for metric in [
+            AnnoyMetric::Angular,
+            AnnoyMetric::Euclidean,
+            AnnoyMetric::Manhattan,
+            AnnoyMetric::Dot,
+        ] {
+            for (data, threads) in [(x.view(), 1), (x.view(), 2), (far, 1)] {
+                let p = BuildParams {
+                    n_trees: Some(4),
+                    threads,
+                    ..BuildParams::default()
+                };
+                let with = build(data, metric, p, &|_, _| {}).unwrap();
+                let p = BuildParams {
+                    half_pass: false,
+                    ..p
+                };
+                let without = build(data, metric, p, &|_, _| {}).unwrap();
+                assert!(
+                    with.as_bytes() == without.as_bytes(),
+                    "{metric:?} threads={threads}"
+                );
+            }
+        }
+    }
 }

@@ -11,13 +11,28 @@ fn put_f32(b: &mut [u8], off: usize, v: f32) {
     b[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
 
+/// Copies f32 values into little-endian file bytes (`out.len() == 4 * v.len()`).
+fn put_f32s(out: &mut [u8], v: &[f32]) {
+    if cfg!(target_endian = "little") {
+        out.copy_from_slice(bytemuck::cast_slice(v));
+    } else {
+        for (b, x) in out.chunks_exact_mut(4).zip(v) {
+            b.copy_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
 /// Items, then every tree's nodes in order (children before parents), then a copy of each root.
-pub fn write(items: &Items<'_>, trees: &[Vec<BuildNode>], dot_max: f32) -> Vec<u8> {
+/// Returns the bytes in u64 words (aligned, so the forest can use them without a copy) and
+/// the byte length.
+pub fn write(items: &Items<'_>, trees: &[Vec<BuildNode>], dot_max: f32) -> (Vec<u64>, usize) {
     let l = items.layout;
     let n_items = items.n_items;
     let tree_nodes: usize = trees.iter().map(Vec::len).sum();
     let n_nodes = n_items + tree_nodes + trees.len();
-    let mut out = vec![0u8; n_nodes * l.size];
+    let len = n_nodes * l.size;
+    let mut words = vec![0u64; len.div_ceil(8)];
+    let out = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len];
     for i in 0..n_items {
         let b = &mut out[i * l.size..(i + 1) * l.size];
         if l.metric == AnnoyMetric::Dot {
@@ -49,9 +64,7 @@ pub fn write(items: &Items<'_>, trees: &[Vec<BuildNode>], dot_max: f32) -> Vec<u
             }
             _ => {}
         }
-        for (z, x) in items.v[i * l.f..(i + 1) * l.f].iter().enumerate() {
-            put_f32(b, l.v + 4 * z, *x);
-        }
+        put_f32s(&mut b[l.v..l.v + 4 * l.f], &items.v[i * l.f..(i + 1) * l.f]);
     }
     let mut base = n_items;
     let mut roots = Vec::with_capacity(trees.len());
@@ -89,9 +102,7 @@ pub fn write(items: &Items<'_>, trees: &[Vec<BuildNode>], dot_max: f32) -> Vec<u
                     if l.metric == AnnoyMetric::Hamming {
                         b[l.v..l.v + 8].copy_from_slice(&bit.to_le_bytes());
                     } else {
-                        for (z, x) in plane.iter().enumerate() {
-                            put_f32(b, l.v + 4 * z, *x);
-                        }
+                        put_f32s(&mut b[l.v..l.v + 4 * l.f], plane);
                     }
                 }
             }
@@ -104,5 +115,5 @@ pub fn write(items: &Items<'_>, trees: &[Vec<BuildNode>], dot_max: f32) -> Vec<u
         let (src, dst) = (r * l.size, dst * l.size);
         out.copy_within(src..src + l.size, dst);
     }
-    out
+    (words, len)
 }

@@ -19,6 +19,12 @@ use std::sync::OnceLock;
 /// Two rows `p`, `q` against one row `y`: `(p, q, y) -> [d(p, y), d(q, y)]`.
 pub type PairKernel = fn(&[f32], &[f32], &[f32]) -> [f32; 2];
 
+/// f32 values → IEEE binary16 bits.
+pub type F16Encode = fn(&[f32], &mut [u16]);
+
+/// One f32 query against four binary16 rows.
+pub type F16DotX4 = fn(&[f32], [&[u16]; 4]) -> [f32; 4];
+
 /// The kernel set chosen for this CPU.
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -45,6 +51,12 @@ pub struct Kernels {
     /// Running mean step `acc[i] = (acc[i] * count + y[i] * scale) * inv` (plain multiplies and
     /// adds, so every kernel set gives the same bits).
     pub mean_step: fn(&mut [f32], &[f32], f32, f32, f32),
+    /// f32 → IEEE binary16 bits, rounded to nearest even (`src.len() == dst.len()`). `None`
+    /// where the CPU has no F16C; callers then stay on f32.
+    pub f16_encode: Option<F16Encode>,
+    /// Inner products of one f32 query with four binary16 rows (any summation order; the
+    /// caller bounds the error).
+    pub dot_x4_f16: Option<F16DotX4>,
 }
 
 static KERNELS: OnceLock<Kernels> = OnceLock::new();
@@ -252,6 +264,78 @@ mod tests {
                     .map(|(a, b)| ((a * 3.0 + b * 0.7) * 0.25).to_bits())
                     .collect();
                 assert_eq!(acc.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want);
+            }
+        }
+    }
+
+    /// IEEE binary16 bits → value, written from the format's definition (independent of F16C).
+    fn f16_value(h: u16) -> f64 {
+        let sign = if h >> 15 == 1 { -1.0 } else { 1.0 };
+        let e = ((h >> 10) & 0x1f) as i32;
+        let m = (h & 0x3ff) as f64;
+        match e {
+            0 => sign * m * 2f64.powi(-24),
+            31 => f64::NAN,
+            _ => sign * (1.0 + m / 1024.0) * 2f64.powi(e - 15),
+        }
+    }
+
+    #[test]
+    fn f16_encoding_rounds_to_nearest_and_the_f16_dot_stays_within_its_bound() {
+        let k = kernels();
+        let (Some(enc), Some(dot4)) = (k.f16_encode, k.dot_x4_f16) else {
+            eprintln!("no F16C on this CPU ({}): nothing to test", k.name);
+            return;
+        };
+        let mut s = 3u64;
+        // Values across the normal range, the subnormal range and near the largest finite one.
+        let val = |s: &mut u64| {
+            let scale = [1.0f32, 1e-3, 3e-6, 1e-8, 2e4, 6.5e4][(lcg(s).abs() * 5.99) as usize];
+            lcg(s) * scale
+        };
+        for dim in [1usize, 5, 8, 15, 16, 23, 128, 385] {
+            let q: Vec<f32> = (0..dim).map(|_| lcg(&mut s)).collect();
+            let rows: Vec<Vec<f32>> = (0..4)
+                .map(|_| (0..dim).map(|_| val(&mut s)).collect())
+                .collect();
+            let half: Vec<Vec<u16>> = rows
+                .iter()
+                .map(|r| {
+                    let mut h = vec![0u16; dim];
+                    enc(r, &mut h);
+                    h
+                })
+                .collect();
+            for (r, h) in rows.iter().zip(&half) {
+                for (&x, &b) in r.iter().zip(h) {
+                    let got = f16_value(b);
+                    let err = (got - x as f64).abs();
+                    assert!(err <= (x as f64).abs() * 2f64.powi(-11) + 2f64.powi(-25));
+                    // Nearest: neither neighbour of the same sign is closer.
+                    for nb in [b.wrapping_add(1), b.wrapping_sub(1)] {
+                        if nb >> 15 == b >> 15 && (nb & 0x7c00) != 0x7c00 {
+                            assert!((f16_value(nb) - x as f64).abs() >= err, "{x} -> {b:#x}");
+                        }
+                    }
+                }
+            }
+            let got = dot4(&q, [&half[0], &half[1], &half[2], &half[3]]);
+            for j in 0..4 {
+                let exact: f64 = q
+                    .iter()
+                    .zip(&half[j])
+                    .map(|(&a, &b)| a as f64 * f16_value(b))
+                    .sum();
+                let mag: f64 = q
+                    .iter()
+                    .zip(&half[j])
+                    .map(|(&a, &b)| (a as f64 * f16_value(b)).abs())
+                    .sum();
+                let gamma = (dim as f64 + 8.0) * 2f64.powi(-24);
+                assert!(
+                    (got[j] as f64 - exact).abs() <= gamma * mag,
+                    "d={dim} row {j}"
+                );
             }
         }
     }

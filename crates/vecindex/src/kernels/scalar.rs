@@ -15,6 +15,8 @@ pub(super) const KERNELS: Kernels = Kernels {
     dot_x2,
     l2sq_x2,
     mean_step,
+    f16_encode: None,
+    dot_x4_f16: None,
 };
 
 fn dot_x2(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {

@@ -6,6 +6,7 @@ use std::arch::x86_64::*;
 /// The AVX2+FMA kernel set, if this CPU has both features.
 pub(super) fn detect() -> Option<Kernels> {
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        let f16c = is_x86_feature_detected!("f16c");
         Some(Kernels {
             name: "avx2+fma",
             dot: dot_entry,
@@ -18,6 +19,8 @@ pub(super) fn detect() -> Option<Kernels> {
             dot_x2: dot_x2_entry,
             l2sq_x2: l2sq_x2_entry,
             mean_step: mean_step_entry,
+            f16_encode: f16c.then_some(f16_encode_entry as super::F16Encode),
+            dot_x4_f16: f16c.then_some(dot_x4_f16_entry as super::F16DotX4),
         })
     } else {
         None
@@ -86,6 +89,95 @@ fn mean_step_entry(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32)
     assert_eq!(acc.len(), y.len());
     // SAFETY: AVX2 detected (see detect()); both slices have y.len() values (checked above).
     unsafe { mean_step(acc, y, count, scale, inv) }
+}
+
+// Only stored by `detect()` when F16C was detected too.
+fn f16_encode_entry(src: &[f32], dst: &mut [u16]) {
+    assert_eq!(src.len(), dst.len());
+    // SAFETY: AVX2 and F16C detected (see detect()); lengths checked equal above.
+    unsafe { f16_encode(src, dst) }
+}
+
+// Only stored by `detect()` when F16C was detected too.
+fn dot_x4_f16_entry(q: &[f32], r: [&[u16]; 4]) -> [f32; 4] {
+    assert!(r.iter().all(|x| x.len() == q.len()));
+    // SAFETY: AVX2, FMA and F16C detected (see detect()); all four rows have q.len() values.
+    unsafe { dot_x4_f16(q, r) }
+}
+
+/// Caller guarantees equal lengths, AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn f16_encode(src: &[f32], dst: &mut [u16]) {
+    let n = src.len();
+    let mut i = 0;
+    // SAFETY (loads/stores): i + 8 <= n, inside both slices.
+    while i + 8 <= n {
+        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(src.as_ptr().add(i)));
+        _mm_storeu_si128(dst.as_mut_ptr().add(i) as *mut __m128i, h);
+        i += 8;
+    }
+    if i < n {
+        let mut pad = [0.0f32; 8];
+        pad[..n - i].copy_from_slice(&src[i..]);
+        let mut out = [0u16; 8];
+        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(pad.as_ptr()));
+        _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, h);
+        dst[i..].copy_from_slice(&out[..n - i]);
+    }
+}
+
+/// Eight binary16 values widened to f32; `p` must have 8 readable values.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn load_f16x8(p: *const u16) -> __m256 {
+    _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+}
+
+/// `x4::<false>` over binary16 rows. Caller guarantees equal lengths, AVX2, FMA and F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_x4_f16(q: &[f32], r: [&[u16]; 4]) -> [f32; 4] {
+    let n = q.len();
+    let pq = q.as_ptr();
+    let p = [r[0].as_ptr(), r[1].as_ptr(), r[2].as_ptr(), r[3].as_ptr()];
+    let mut a = [_mm256_setzero_ps(); 4];
+    let mut b = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (loads): i + 16 <= n or i + 8 <= n, inside the query and every row.
+    while i + 16 <= n {
+        let q0 = _mm256_loadu_ps(pq.add(i));
+        let q1 = _mm256_loadu_ps(pq.add(i + 8));
+        for j in 0..4 {
+            a[j] = _mm256_fmadd_ps(q0, load_f16x8(p[j].add(i)), a[j]);
+            b[j] = _mm256_fmadd_ps(q1, load_f16x8(p[j].add(i + 8)), b[j]);
+        }
+        i += 16;
+    }
+    while i + 8 <= n {
+        let q0 = _mm256_loadu_ps(pq.add(i));
+        for j in 0..4 {
+            a[j] = _mm256_fmadd_ps(q0, load_f16x8(p[j].add(i)), a[j]);
+        }
+        i += 8;
+    }
+    let mut out = [
+        hsum(_mm256_add_ps(a[0], b[0])),
+        hsum(_mm256_add_ps(a[1], b[1])),
+        hsum(_mm256_add_ps(a[2], b[2])),
+        hsum(_mm256_add_ps(a[3], b[3])),
+    ];
+    if i < n {
+        for j in 0..4 {
+            let mut pad = [0u16; 8];
+            pad[..n - i].copy_from_slice(&r[j][i..]);
+            let mut wide = [0.0f32; 8];
+            _mm256_storeu_ps(wide.as_mut_ptr(), load_f16x8(pad.as_ptr()));
+            for (t, w) in wide[..n - i].iter().enumerate() {
+                out[j] += q[i + t] * w;
+            }
+        }
+    }
+    out
 }
 
 /// Two rows `p`, `q` against one row `y`, with exactly `dot`'s / `l2sq`'s accumulation order
