@@ -88,8 +88,9 @@ pub struct HalfRows {
 
 impl HalfRows {
     /// `None` when the CPU cannot convert (no F16C) or a value is beyond binary16's range.
-    /// `sq_norms`: the rows' squared norms if already computed.
-    pub fn new(v: &[f32], f: usize, sq_norms: Option<&[f32]>) -> Option<HalfRows> {
+    /// `sq_norms`: the rows' squared norms if already computed. Encoded by up to `threads`
+    /// threads.
+    pub fn new(v: &[f32], f: usize, sq_norms: Option<&[f32]>, threads: usize) -> Option<HalfRows> {
         let encode = kernels::kernels().f16_encode?;
         // |x| as integer bits orders like |x| (no NaN here), and vectorises.
         let max_bits = v
@@ -101,7 +102,10 @@ impl HalfRows {
             return None;
         }
         let mut rows = vec![0u16; v.len()];
-        encode(v, &mut rows);
+        let per_thread = (v.len() / f).div_ceil(threads.max(1)).max(1) * f;
+        rows.par_chunks_mut(per_thread)
+            .zip(v.par_chunks(per_thread))
+            .for_each(|(h, x)| encode(x, h));
         let computed;
         let sq = match sq_norms {
             Some(s) => s,
@@ -270,6 +274,10 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
     for (t, &k) in samples.iter().enumerate() {
         if let Some(&ahead) = samples.get(t + AHEAD) {
             kernels::prefetch(items.row(ahead));
+            if cosine {
+                // The norm is a second scattered load (the norms array does not stay cached).
+                kernels::prefetch(&items.norms[ahead..ahead + 1]);
+            }
         }
         let y = items.row(k);
         // Both distances (and, for the cosine metrics, |y|² from the precomputed norms, which
@@ -426,7 +434,7 @@ fn partition(
     let bound = half.map(|_| HalfBound::new(&s.v));
     let mut undecided = 0;
     // Rows two groups ahead are prefetched: a node's items are scattered over the whole set.
-    const AHEAD: usize = 8;
+    const AHEAD: usize = 32;
     let mut c = indices.chunks_exact(4);
     let mut next = AHEAD;
     for g in &mut c {
@@ -717,7 +725,7 @@ mod tests {
             for (name, v) in awkward_sets(d) {
                 let n = v.len() / d;
                 let sq = kernels::row_norms(&v, d);
-                let half = HalfRows::new(&v, d, None).expect("in range");
+                let half = HalfRows::new(&v, d, None, 1).expect("in range");
                 for metric in [
                     AnnoyMetric::Angular,
                     AnnoyMetric::Euclidean,
@@ -786,8 +794,8 @@ mod tests {
         if kernels::kernels().f16_encode.is_none() {
             return;
         }
-        assert!(HalfRows::new(&[1.0, 70_000.0], 2, None).is_none());
-        assert!(HalfRows::new(&[1.0, -65_000.0], 2, None).is_some());
+        assert!(HalfRows::new(&[1.0, 70_000.0], 2, None, 1).is_none());
+        assert!(HalfRows::new(&[1.0, -65_000.0], 2, None, 2).is_some());
     }
 
     #[test]

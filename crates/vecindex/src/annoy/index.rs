@@ -77,7 +77,12 @@ pub fn build(
         Vec::new()
     };
     let half = if p.half_pass && metric != AnnoyMetric::Hamming {
-        HalfRows::new(x.as_slice(), f, (!norms.is_empty()).then_some(&norms[..]))
+        HalfRows::new(
+            x.as_slice(),
+            f,
+            (!norms.is_empty()).then_some(&norms[..]),
+            p.threads,
+        )
     } else {
         None
     };
@@ -92,7 +97,7 @@ pub fn build(
         half: half.as_ref(),
     };
     let trees = build_trees(&items, p.n_trees, p.threads, p.seed, progress);
-    let (words, len) = writer::write(&items, &trees, dot_max);
+    let (words, len) = writer::write(&items, &trees, dot_max, p.threads);
     AnnoyForest::from_words(words, len, f, metric, "built forest")
 }
 

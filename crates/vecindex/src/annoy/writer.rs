@@ -2,6 +2,7 @@
 
 use super::build::{BuildNode, Items, Ref};
 use super::layout::AnnoyMetric;
+use rayon::prelude::*;
 
 fn put_i32(b: &mut [u8], off: usize, v: i32) {
     b[off..off + 4].copy_from_slice(&v.to_le_bytes());
@@ -25,7 +26,13 @@ fn put_f32s(out: &mut [u8], v: &[f32]) {
 /// Items, then every tree's nodes in order (children before parents), then a copy of each root.
 /// Returns the bytes in u64 words (aligned, so the forest can use them without a copy) and
 /// the byte length.
-pub fn write(items: &Items<'_>, trees: &[Vec<BuildNode>], dot_max: f32) -> (Vec<u64>, usize) {
+/// The item nodes are written by up to `threads` threads (the build's thread count).
+pub fn write(
+    items: &Items<'_>,
+    trees: &[Vec<BuildNode>],
+    dot_max: f32,
+    threads: usize,
+) -> (Vec<u64>, usize) {
     let l = items.layout;
     let n_items = items.n_items;
     let tree_nodes: usize = trees.iter().map(Vec::len).sum();
@@ -33,39 +40,15 @@ pub fn write(items: &Items<'_>, trees: &[Vec<BuildNode>], dot_max: f32) -> (Vec<
     let len = n_nodes * l.size;
     let mut words = vec![0u64; len.div_ceil(8)];
     let out = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len];
-    for i in 0..n_items {
-        let b = &mut out[i * l.size..(i + 1) * l.size];
-        if l.metric == AnnoyMetric::Dot {
-            // preprocess writes the factor into holes too (their norm is 0: factor = max norm).
-            put_f32(
-                b,
-                12,
-                if items.present[i] {
-                    items.dot_factors[i]
-                } else {
-                    dot_max
-                },
-            );
-        }
-        if !items.present[i] {
-            continue;
-        }
-        put_i32(b, 0, 1);
-        match l.metric {
-            AnnoyMetric::Angular => put_f32(b, 4, items.norms[i]),
-            AnnoyMetric::Hamming => {
-                for (w, word) in items.bits[i * l.words..(i + 1) * l.words]
-                    .iter()
-                    .enumerate()
-                {
-                    b[l.v + 8 * w..l.v + 8 * w + 8].copy_from_slice(&word.to_le_bytes());
-                }
-                continue;
+    let per_thread = n_items.div_ceil(threads.max(1)).max(1);
+    out[..n_items * l.size]
+        .par_chunks_mut(per_thread * l.size)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (r, b) in chunk.chunks_exact_mut(l.size).enumerate() {
+                write_item(items, c * per_thread + r, b, dot_max);
             }
-            _ => {}
-        }
-        put_f32s(&mut b[l.v..l.v + 4 * l.f], &items.v[i * l.f..(i + 1) * l.f]);
-    }
+        });
     let mut base = n_items;
     let mut roots = Vec::with_capacity(trees.len());
     for nodes in trees {
@@ -116,4 +99,39 @@ pub fn write(items: &Items<'_>, trees: &[Vec<BuildNode>], dot_max: f32) -> (Vec<
         out.copy_within(src..src + l.size, dst);
     }
     (words, len)
+}
+
+/// Item node `i` into its bytes `b`.
+fn write_item(items: &Items<'_>, i: usize, b: &mut [u8], dot_max: f32) {
+    let l = items.layout;
+    if l.metric == AnnoyMetric::Dot {
+        // preprocess writes the factor into holes too (their norm is 0: factor = max norm).
+        put_f32(
+            b,
+            12,
+            if items.present[i] {
+                items.dot_factors[i]
+            } else {
+                dot_max
+            },
+        );
+    }
+    if !items.present[i] {
+        return;
+    }
+    put_i32(b, 0, 1);
+    match l.metric {
+        AnnoyMetric::Angular => put_f32(b, 4, items.norms[i]),
+        AnnoyMetric::Hamming => {
+            for (w, word) in items.bits[i * l.words..(i + 1) * l.words]
+                .iter()
+                .enumerate()
+            {
+                b[l.v + 8 * w..l.v + 8 * w + 8].copy_from_slice(&word.to_le_bytes());
+            }
+            return;
+        }
+        _ => {}
+    }
+    put_f32s(&mut b[l.v..l.v + 4 * l.f], &items.v[i * l.f..(i + 1) * l.f]);
 }
