@@ -82,7 +82,11 @@ pub struct Items<'a> {
 /// which are always recomputed).
 pub struct HalfRows {
     f: usize,
-    rows: Vec<u16>,
+    /// The binary16 values, four per word: the buffer is handed on to become the forest's
+    /// node bytes afterwards (pages already faulted in are reused, which on this project's
+    /// machines costs more than the encoding).
+    words: Vec<u64>,
+    len: usize,
     norms: Vec<f32>,
 }
 
@@ -101,7 +105,8 @@ impl HalfRows {
         if f == 0 || max_bits > 65_000f32.to_bits() {
             return None;
         }
-        let mut rows = vec![0u16; v.len()];
+        let mut words = vec![0u64; v.len().div_ceil(4)];
+        let rows = &mut bytemuck::cast_slice_mut::<u64, u16>(&mut words)[..v.len()];
         let per_thread = (v.len() / f).div_ceil(threads.max(1)).max(1) * f;
         rows.par_chunks_mut(per_thread)
             .zip(v.par_chunks(per_thread))
@@ -115,13 +120,28 @@ impl HalfRows {
             }
         };
         let norms = sq.iter().map(|s| s.max(0.0).sqrt()).collect();
-        Some(HalfRows { f, rows, norms })
+        Some(HalfRows {
+            f,
+            words,
+            len: v.len(),
+            norms,
+        })
     }
 
     fn row(&self, i: usize) -> &[u16] {
-        &self.rows[i * self.f..(i + 1) * self.f]
+        &bytemuck::cast_slice::<u64, u16>(&self.words)[..self.len][i * self.f..(i + 1) * self.f]
+    }
+
+    /// The storage, for reuse.
+    pub fn into_buffer(self) -> Vec<u64> {
+        self.words
     }
 }
+
+/// Nodes of at most this many items are split with the f32 pass: their rows fit in the core's
+/// cache, and reading them in f32 leaves them there for the children's two-means samples
+/// (from binary16 copies those samples would all miss).
+const HALF_MIN_ITEMS: usize = 1024;
 
 /// Items the half-precision pass leaves undecided, above which a node's subtrees stop using it
 /// (1 in 8: data far from the origin relative to its spread, where the pass cannot decide).
@@ -430,7 +450,9 @@ fn partition(
     }
     let k = kernels::kernels();
     let offset = margin_offset(metric, s);
-    let half = half.and_then(|h| Some((h, k.dot_x4_f16?)));
+    let half = half
+        .filter(|_| indices.len() > HALF_MIN_ITEMS)
+        .and_then(|h| Some((h, k.dot_x4_f16?)));
     let bound = half.map(|_| HalfBound::new(&s.v));
     let mut undecided = 0;
     // Rows two groups ahead are prefetched: a node's items are scattered over the whole set.
@@ -449,11 +471,9 @@ fn partition(
         }
         next += 4;
         let g: [i32; 4] = [g[0], g[1], g[2], g[3]];
-        let rows = || g.map(|j| items.row(j as usize));
         match (half, bound) {
             (Some((h, dot4h)), Some(b)) => {
                 let approx = dot4h(&s.v, g.map(|j| h.row(j as usize)));
-                let mut exact = None;
                 for lane in 0..4 {
                     let j = g[lane];
                     let m = offset + approx[lane];
@@ -461,14 +481,17 @@ fn partition(
                         (m > 0.0) as usize
                     } else {
                         undecided += 1;
-                        let e = *exact.get_or_insert_with(|| (k.dot_x4)(&s.v, rows()));
-                        side_of(metric, offset + e[lane], rng)
+                        // The f32 margin as the plain pass computes it (the same kernel, so
+                        // the same bits); the row is loaded once, the copies hit the cache.
+                        let row = items.row(j as usize);
+                        let e = (k.dot_x4)(&s.v, [row; 4])[0];
+                        side_of(metric, offset + e, rng)
                     };
                     sides.put(j, side);
                 }
             }
             _ => {
-                let e = (k.dot_x4)(&s.v, rows());
+                let e = (k.dot_x4)(&s.v, g.map(|j| items.row(j as usize)));
                 for lane in 0..4 {
                     sides.put(g[lane], side_of(metric, offset + e[lane], rng));
                 }
@@ -691,7 +714,8 @@ mod tests {
     /// pass cannot decide), integer-valued with duplicates (exact-zero margins and their coin
     /// flips), binary16 subnormals, values near binary16's largest.
     fn awkward_sets(d: usize) -> Vec<(&'static str, Vec<f32>)> {
-        let g = crate::synth::gaussian(2000, d, 7).into_vec();
+        // Subsets of half of them are still above HALF_MIN_ITEMS.
+        let g = crate::synth::gaussian(3000, d, 7).into_vec();
         let mut r = crate::synth::Rng::new(3);
         vec![
             ("gaussian", g.clone()),

@@ -94,10 +94,15 @@ pub fn build(
         present: &present,
         norms: &norms,
         dot_factors: &dot_factors,
-        half: half.as_ref(),
+        half: None,
     };
-    let trees = build_trees(&items, p.n_trees, p.threads, p.seed, progress);
-    let (words, len) = writer::write(&items, &trees, dot_max, p.threads);
+    let with_half = Items {
+        half: half.as_ref(),
+        ..items
+    };
+    let trees = build_trees(&with_half, p.n_trees, p.threads, p.seed, progress);
+    let scratch = half.map(HalfRows::into_buffer).unwrap_or_default();
+    let (words, len) = writer::write(&items, &trees, dot_max, p.threads, scratch);
     AnnoyForest::from_words(words, len, f, metric, "built forest")
 }
 
@@ -121,7 +126,7 @@ mod tests {
 
     #[test]
     fn half_precision_pass_builds_the_same_file_bytes() {
-        let x = crate::synth::gaussian(3000, 48, 11);
+        let x = crate::synth::gaussian(5000, 48, 11);
         let far: Vec<f32> = x.as_slice().iter().map(|v| 200.0 + 0.05 * v).collect();
         let far = VectorsView::new(&far, 48).unwrap();
         for metric in [

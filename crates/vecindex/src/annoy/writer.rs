@@ -26,19 +26,25 @@ fn put_f32s(out: &mut [u8], v: &[f32]) {
 /// Items, then every tree's nodes in order (children before parents), then a copy of each root.
 /// Returns the bytes in u64 words (aligned, so the forest can use them without a copy) and
 /// the byte length.
-/// The item nodes are written by up to `threads` threads (the build's thread count).
+/// The item nodes are written by up to `threads` threads (the build's thread count). `buffer`
+/// is reused for the bytes (its contents are discarded).
 pub fn write(
     items: &Items<'_>,
     trees: &[Vec<BuildNode>],
     dot_max: f32,
     threads: usize,
+    buffer: Vec<u64>,
 ) -> (Vec<u64>, usize) {
     let l = items.layout;
     let n_items = items.n_items;
     let tree_nodes: usize = trees.iter().map(Vec::len).sum();
     let n_nodes = n_items + tree_nodes + trees.len();
     let len = n_nodes * l.size;
-    let mut words = vec![0u64; len.div_ceil(8)];
+    let mut words = buffer;
+    words.clear();
+    // Growing a large allocation remaps it: the pages it had stay, only the rest is new.
+    words.reserve_exact(len.div_ceil(8));
+    words.resize(len.div_ceil(8), 0);
     let out = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len];
     let per_thread = n_items.div_ceil(threads.max(1)).max(1);
     out[..n_items * l.size]
