@@ -1,5 +1,5 @@
 //! Times an annoy build and batch query alone (no peer): `cargo run --release --example
-//! annoy_timing -- [n] [d] [n_trees] [search_k] [threads]`. The peer comparison is `vecindex peer-bench annoy`.
+//! annoy_timing -- [n] [d] [n_trees] [search_k] [threads] [metric] [gaussian|clustered]`. The peer comparison is `vecindex peer-bench annoy`.
 
 use std::time::Instant;
 use vecindex::{builder_factory, synth, Config};
@@ -9,13 +9,18 @@ fn main() -> vecindex::Result<()> {
     let arg = |i: usize, d: usize| a.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
     let (n, d, trees, sk) = (arg(0, 20_000), arg(1, 128), arg(2, 10), arg(3, 10_000));
     let threads = a.get(4).and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
-    let x = synth::gaussian(n, d, 1);
+    let metric = a.get(5).map(String::as_str).unwrap_or("angular");
+    let x = match a.get(6).map(String::as_str) {
+        Some("clustered") => synth::clustered(n, d, 200, 5).0,
+        _ => synth::gaussian(n, d, 1),
+    };
     let q = synth::gaussian(200, d, 2);
     let cfg = Config::new()
         .set("d", d)
         .set("n_trees", trees)
         .set("searchk", sk)
-        .set("threads", threads);
+        .set("threads", threads)
+        .set("metric", metric);
     let t = Instant::now();
     let idx = builder_factory("annoy", &cfg)?.from_vectors(x)?;
     let build = t.elapsed().as_secs_f64();
