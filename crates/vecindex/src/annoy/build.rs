@@ -300,17 +300,18 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
         normalize(&mut p);
         normalize(&mut q);
     }
-    let mut pn = if metric == AnnoyMetric::Angular {
-        f32_dot(&p, &p)
+    let f = p.len();
+    let angular = metric == AnnoyMetric::Angular;
+    // Both centroids in one buffer, their squared norms (angular) and counts in arrays: which
+    // one a sample moves is data-dependent and unpredictable, so it is chosen by index rather
+    // than by a branch.
+    let mut cn = if angular {
+        [f32_dot(&p, &p), f32_dot(&q, &q)]
     } else {
-        0.0
+        [0.0; 2]
     };
-    let mut qn = if metric == AnnoyMetric::Angular {
-        f32_dot(&q, &q)
-    } else {
-        0.0
-    };
-    let (mut ic, mut jc) = (1i32, 1i32);
+    let mut c = [p, q].concat();
+    let mut cnt = [1i32; 2];
     let kern = kernels::kernels();
     // The loop draws nothing else from the generator, so the samples can be drawn up front (the
     // same sequence) and their rows prefetched a few iterations ahead.
@@ -330,30 +331,31 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
             }
         }
         let y = items.row(k);
+        let (p, q) = c.split_at(f);
         // Both distances (and, for the cosine metrics, |y|² from the precomputed norms, which
         // are dot(y, y) by the same kernel) with one pass over y.
         let (dp, dq) = match metric {
             AnnoyMetric::Angular => {
-                let [a, b] = (kern.dot_x2)(&p, &q, y);
+                let [a, b] = (kern.dot_x2)(p, q, y);
                 let yn = items.norms[k];
                 (
-                    angular_dist_from(a, pn, &p, yn, y),
-                    angular_dist_from(b, qn, &q, yn, y),
+                    angular_dist_from(a, cn[0], p, yn, y),
+                    angular_dist_from(b, cn[1], q, yn, y),
                 )
             }
             AnnoyMetric::Dot => {
-                let [a, b] = (kern.dot_x2)(&p, &q, y);
+                let [a, b] = (kern.dot_x2)(p, q, y);
                 (-a, -b)
             }
             AnnoyMetric::Euclidean => {
-                let [a, b] = (kern.l2sq_x2)(&p, &q, y);
+                let [a, b] = (kern.l2sq_x2)(p, q, y);
                 (a, b)
             }
-            AnnoyMetric::Manhattan => (l1(&p, y), l1(&q, y)),
+            AnnoyMetric::Manhattan => (l1(p, y), l1(q, y)),
             AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
         };
-        let di = ic as f32 * dp;
-        let dj = jc as f32 * dq;
+        let di = cnt[0] as f32 * dp;
+        let dj = cnt[1] as f32 * dq;
         let nrm = if cosine { items.norms[k].sqrt() } else { 1.0 };
         if nrm.is_nan() || nrm <= 0.0 {
             continue;
@@ -361,21 +363,20 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
         // Reciprocals as annoy's -ffast-math build computes them (and a multiply is ~10x cheaper
         // than a divide per component).
         let inv_nrm = 1.0 / nrm;
-        if di < dj {
-            (kern.mean_step)(&mut p, y, ic as f32, inv_nrm, 1.0 / (ic + 1) as f32);
-            if metric == AnnoyMetric::Angular {
-                pn = f32_dot(&p, &p);
+        // annoy: the strictly closer centroid moves (neither on a tie or NaN).
+        if di < dj || dj < di {
+            let s = (dj < di) as usize;
+            let centroid = &mut c[s * f..(s + 1) * f];
+            let n = cnt[s];
+            (kern.mean_step)(centroid, y, n as f32, inv_nrm, 1.0 / (n + 1) as f32);
+            if angular {
+                cn[s] = f32_dot(centroid, centroid);
             }
-            ic += 1;
-        } else if dj < di {
-            (kern.mean_step)(&mut q, y, jc as f32, inv_nrm, 1.0 / (jc + 1) as f32);
-            if metric == AnnoyMetric::Angular {
-                qn = f32_dot(&q, &q);
-            }
-            jc += 1;
+            cnt[s] += 1;
         }
     }
-    let mut n: Vec<f32> = p.iter().zip(&q).map(|(a, b)| a - b).collect();
+    let (p, q) = c.split_at(f);
+    let mut n: Vec<f32> = p.iter().zip(q).map(|(a, b)| a - b).collect();
     let mut a = 0.0f32;
     let mut df = 0.0f32;
     match metric {
