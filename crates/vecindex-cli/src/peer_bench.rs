@@ -78,10 +78,13 @@ pub struct PeerBenchArgs {
         allow_hyphen_values = true
     )]
     pub searchk: Vec<i64>,
-    /// Annoy: metrics (angular, euclidean, manhattan, dot, hamming).
+    /// Annoy: metrics on the Gaussian and real data (angular, euclidean, manhattan, dot, hamming).
     #[arg(long, value_delimiter = ',', default_value = "angular,euclidean")]
     pub annoy_metrics: Vec<String>,
-    /// IVF: size of the clustered synthetic data set (d = 64); 0 skips it.
+    /// Annoy: metrics on the clustered data (the recommender case: angular and dot).
+    #[arg(long, value_delimiter = ',', default_value = "angular,dot")]
+    pub clustered_annoy_metrics: Vec<String>,
+    /// IVF and annoy: size of the clustered synthetic data set (d = 64); 0 skips it.
     #[arg(long, default_value_t = 200_000)]
     pub clustered_n: usize,
     /// Metrics to run (L2, IP; milvus also COSINE).
@@ -752,7 +755,12 @@ fn run_annoy(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]) -> Resu
         "data", "metric", "trees", "t", "searchk", "build s", "annoy", "ratio", "bytes", "annoy", "recall", "annoy", "q/s", "annoy", "ratio"
     );
     for (i, ds) in sets.iter().enumerate() {
-        for metric in &a.annoy_metrics {
+        let metrics = if ds.name.starts_with("clustered") {
+            &a.clustered_annoy_metrics
+        } else {
+            &a.annoy_metrics
+        };
+        for metric in metrics {
             let am = vecindex::annoy::AnnoyMetric::parse(metric)?;
             let exact = vecindex::eval::exact_neighbors(
                 ds.base.view(),
