@@ -37,7 +37,7 @@ pub enum Command {
     /// Benchmark a grid of backends/parameters on one dataset: recall, QPS, latency, size; JSON, CSV, charts.
     Bench(crate::bench::BenchArgs),
     /// Side-by-side benchmark against the peer library (faiss-cpu, annoy, hnswlib, pymilvus).
-    PeerBench(crate::peer_bench::PeerBenchArgs),
+    PeerBench(Box<crate::peer_bench::PeerBenchArgs>),
     /// List the collections on a Milvus server, or drop saved ones you no longer need.
     Collections(CollectionsArgs),
 }

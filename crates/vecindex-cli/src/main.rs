@@ -40,7 +40,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Demo(a) => demo::run(a),
         cli::Command::Eval(a) => eval::run(a),
         cli::Command::Bench(a) => bench::run(a),
-        cli::Command::PeerBench(a) => peer_bench::run(a),
+        cli::Command::PeerBench(a) => peer_bench::run(*a),
         cli::Command::Collections(a) => cli::collections(a),
     }
 }
