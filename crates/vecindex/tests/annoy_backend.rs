@@ -265,3 +265,51 @@ fn annoy_recall_on_real_embeddings() {
     println!("{line}");
     assert!(prev >= 0.9, "{line}");
 }
+
+/// Recall@10 against exact search on clustered synthetic data (queries from the same mixture,
+/// as users near the items they like): it grows with search_k and with the number of trees, and
+/// a large search_k finds nearly everything — for the recommender metrics angular and dot, and
+/// euclidean.
+#[test]
+fn annoy_recall_on_clustered_data_grows_with_trees_and_search_k() {
+    let (n, nq, d) = (20_000, 200, 32);
+    let (all, _) = vecindex::synth::clustered(n + nq, d, 100, 21);
+    let (base, queries) = all.as_slice().split_at(n * d);
+    let base = VectorsView::new(base, d).unwrap();
+    let queries = VectorsView::new(queries, d).unwrap();
+    for metric in ["angular", "dot", "euclidean"] {
+        let m = vecindex::annoy::AnnoyMetric::parse(metric)
+            .unwrap()
+            .metric();
+        let exact = vecindex::eval::exact_neighbors(base, queries, m, 10).unwrap();
+        let mut by_trees = vec![];
+        for trees in [5, 25] {
+            let cfg = Config::new()
+                .set("metric", metric)
+                .set("n_trees", trees)
+                .set("threads", 2);
+            let mut idx = builder_factory("annoy", &cfg)
+                .unwrap()
+                .from_embeddings(base)
+                .unwrap();
+            let mut line = format!("{metric} {trees} trees recall@10:");
+            let mut prev = 0.0;
+            let mut recalls = vec![];
+            for sk in ["-1", "1000", "10000", "100000"] {
+                idx.set_param("searchk", sk).unwrap();
+                let r = idx.query(queries, 10).unwrap();
+                let recall = vecindex::eval::recall_against(&r, &exact, 10);
+                line += &format!(" searchk {sk}: {recall:.3}");
+                assert!(recall >= prev - 0.01, "{line}");
+                prev = recall;
+                recalls.push(recall);
+            }
+            println!("{line}");
+            // search_k 100000 > n: every item is a candidate, so the exact top-10 (up to ties).
+            assert!(prev >= 0.99, "{line}");
+            by_trees.push(recalls[0]);
+        }
+        // searchk -1 is n_trees × k: more trees, more candidates, better recall.
+        assert!(by_trees[1] > by_trees[0], "{metric}: {by_trees:?}");
+    }
+}
