@@ -368,9 +368,10 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
             let s = (dj < di) as usize;
             let centroid = &mut c[s * f..(s + 1) * f];
             let n = cnt[s];
-            (kern.mean_step)(centroid, y, n as f32, inv_nrm, 1.0 / (n + 1) as f32);
+            // The new squared norm (annoy's init_node) comes from the same pass.
+            let norm = (kern.mean_step)(centroid, y, n as f32, inv_nrm, 1.0 / (n + 1) as f32);
             if angular {
-                cn[s] = f32_dot(centroid, centroid);
+                cn[s] = norm;
             }
             cnt[s] += 1;
         }

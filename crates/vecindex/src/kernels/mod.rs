@@ -49,8 +49,9 @@ pub struct Kernels {
     /// `[l2sq(p, y), l2sq(q, y)]` in one pass over `y`, bit-identical to two `l2sq` calls.
     pub l2sq_x2: PairKernel,
     /// Running mean step `acc[i] = (acc[i] * count + y[i] * scale) * inv` (plain multiplies and
-    /// adds, so every kernel set gives the same bits).
-    pub mean_step: fn(&mut [f32], &[f32], f32, f32, f32),
+    /// adds, so every kernel set gives the same bits); returns the updated `acc`'s squared norm,
+    /// bit-identical to `dot(acc, acc)` afterwards.
+    pub mean_step: fn(&mut [f32], &[f32], f32, f32, f32) -> f32,
     /// f32 → IEEE binary16 bits, rounded to nearest even (`src.len() == dst.len()`). `None`
     /// where the CPU has no F16C; callers then stay on f32.
     pub f16_encode: Option<F16Encode>,
@@ -94,12 +95,19 @@ pub fn prefetch<T>(s: &[T]) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         const LINE: usize = 64;
         let p = s.as_ptr() as *const i8;
+        let size = std::mem::size_of_val(s);
         let mut i = 0;
-        while i < std::mem::size_of_val(s) {
+        while i < size {
             // SAFETY: a prefetch never faults or changes memory; the address is inside `s`
             // (i < its size in bytes), and SSE is part of the x86-64 baseline.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(i)) };
             i += LINE;
+        }
+        // A slice that does not start on a line boundary ends in one more line than the steps
+        // above reach (rows of big allocations usually start 16 bytes into a line).
+        if size > 0 {
+            // SAFETY: as above; size - 1 is the last byte of `s`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(size - 1)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -257,7 +265,8 @@ mod tests {
                     [(k.l2sq)(p, y), (k.l2sq)(q, y)].map(f32::to_bits)
                 );
                 let mut acc = p.to_vec();
-                (k.mean_step)(&mut acc, y, 3.0, 0.7, 0.25);
+                let norm = (k.mean_step)(&mut acc, y, 3.0, 0.7, 0.25);
+                assert_eq!(norm.to_bits(), (k.dot)(&acc, &acc).to_bits(), "dim {dim}");
                 let want: Vec<u32> = p
                     .iter()
                     .zip(y)

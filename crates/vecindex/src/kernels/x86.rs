@@ -85,9 +85,9 @@ fn l2sq_x2_entry(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
     unsafe { x2::<true>(p, q, y) }
 }
 
-fn mean_step_entry(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32) {
+fn mean_step_entry(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32) -> f32 {
     assert_eq!(acc.len(), y.len());
-    // SAFETY: AVX2 detected (see detect()); both slices have y.len() values (checked above).
+    // SAFETY: AVX2+FMA detected (see detect()); both slices have y.len() values (checked above).
     unsafe { mean_step(acc, y, count, scale, inv) }
 }
 
@@ -239,10 +239,14 @@ unsafe fn x2<const L2: bool>(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
     out
 }
 
-/// Caller guarantees `acc.len() == y.len()` and AVX2.
+/// The running-mean step, returning the updated row's squared norm summed in exactly `dot`'s
+/// order (so it equals `dot(acc, acc)` bit for bit) while the new values are still in
+/// registers: the angular two-means needs that norm before its next step, and re-reading the
+/// just-stored row would wait on the stores. Caller guarantees `acc.len() == y.len()` and
+/// AVX2+FMA.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn mean_step(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32) {
+unsafe fn mean_step(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32) -> f32 {
     let n = y.len();
     let (pa, py) = (acc.as_mut_ptr(), y.as_ptr());
     let (c, s, v) = (
@@ -250,18 +254,38 @@ unsafe fn mean_step(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32
         _mm256_set1_ps(scale),
         _mm256_set1_ps(inv),
     );
-    let mut i = 0;
-    // SAFETY (loads/stores): i + 8 <= n, inside both slices.
-    while i + 8 <= n {
+    // SAFETY (loads/stores): called with i + 8 <= n, inside both slices.
+    let update = |i: usize| {
         let a = _mm256_mul_ps(_mm256_loadu_ps(pa.add(i)), c);
         let b = _mm256_mul_ps(_mm256_loadu_ps(py.add(i)), s);
-        _mm256_storeu_ps(pa.add(i), _mm256_mul_ps(_mm256_add_ps(a, b), v));
+        let r = _mm256_mul_ps(_mm256_add_ps(a, b), v);
+        _mm256_storeu_ps(pa.add(i), r);
+        r
+    };
+    let mut sq = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (u, q) in sq.iter_mut().enumerate() {
+            let r = update(i + 8 * u);
+            *q = _mm256_fmadd_ps(r, r, *q);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        let r = update(i);
+        sq[0] = _mm256_fmadd_ps(r, r, sq[0]);
         i += 8;
     }
+    let mut norm = hsum(_mm256_add_ps(
+        _mm256_add_ps(sq[0], sq[1]),
+        _mm256_add_ps(sq[2], sq[3]),
+    ));
     while i < n {
         acc[i] = (acc[i] * count + y[i] * scale) * inv;
+        norm += acc[i] * acc[i];
         i += 1;
     }
+    norm
 }
 
 /// One query against four rows: each query load feeds four FMAs, and two accumulators per row
