@@ -115,9 +115,14 @@ pub struct HalfRows {
     /// node bytes afterwards (pages already faulted in are reused, which on this project's
     /// machines costs more than the encoding).
     words: Vec<u64>,
+    /// The first row's word in `words` (rows start on a cache line).
+    start: usize,
     len: usize,
     norms: Vec<f32>,
 }
+
+/// u64 words per 64-byte cache line.
+const LINE_WORDS: usize = 8;
 
 impl HalfRows {
     /// `None` when the CPU cannot convert (no F16C) or a value is beyond binary16's range.
@@ -134,8 +139,11 @@ impl HalfRows {
         if f == 0 || max_bits > 65_000f32.to_bits() {
             return None;
         }
-        let mut words = vec![0u64; v.len().div_ceil(4)];
-        let rows = &mut bytemuck::cast_slice_mut::<u64, u16>(&mut words)[..v.len()];
+        // Rows start on a cache line (when f is a multiple of 32): a node's items are read
+        // scattered, and a row straddling one more line costs one more memory access.
+        let mut words = vec![0u64; v.len().div_ceil(4) + LINE_WORDS];
+        let start = words.as_ptr().align_offset(64).min(LINE_WORDS);
+        let rows = &mut bytemuck::cast_slice_mut::<u64, u16>(&mut words[start..])[..v.len()];
         let per_thread = (v.len() / f).div_ceil(threads.max(1)).max(1) * f;
         rows.par_chunks_mut(per_thread)
             .zip(v.par_chunks(per_thread))
@@ -152,13 +160,15 @@ impl HalfRows {
         Some(HalfRows {
             f,
             words,
+            start,
             len: v.len(),
             norms,
         })
     }
 
     fn row(&self, i: usize) -> &[u16] {
-        &bytemuck::cast_slice::<u64, u16>(&self.words)[..self.len][i * self.f..(i + 1) * self.f]
+        &bytemuck::cast_slice::<u64, u16>(&self.words[self.start..])[..self.len]
+            [i * self.f..(i + 1) * self.f]
     }
 
     /// The storage, for reuse.
@@ -354,8 +364,12 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
             AnnoyMetric::Manhattan => (l1(p, y), l1(q, y)),
             AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
         };
-        let di = cnt[0] as f32 * dp;
-        let dj = cnt[1] as f32 * dq;
+        // Both centroids' weights and step factors, ready before the comparison decides which
+        // one moves (only a select then waits on it, not a divide).
+        let weights = cnt.map(|n| n as f32);
+        let steps = cnt.map(|n| 1.0 / (n + 1) as f32);
+        let di = weights[0] * dp;
+        let dj = weights[1] * dq;
         let nrm = if cosine { items.norms[k].sqrt() } else { 1.0 };
         if nrm.is_nan() || nrm <= 0.0 {
             continue;
@@ -367,9 +381,8 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
         if di < dj || dj < di {
             let s = (dj < di) as usize;
             let centroid = &mut c[s * f..(s + 1) * f];
-            let n = cnt[s];
             // The new squared norm (annoy's init_node) comes from the same pass.
-            let norm = (kern.mean_step)(centroid, y, n as f32, inv_nrm, 1.0 / (n + 1) as f32);
+            let norm = (kern.mean_step)(centroid, y, weights[s], inv_nrm, steps[s]);
             if angular {
                 cn[s] = norm;
             }
