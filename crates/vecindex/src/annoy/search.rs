@@ -4,33 +4,40 @@
 use super::forest::AnnoyForest;
 use super::layout::{angular_distance, pack_bits, AnnoyMetric};
 use crate::kernels;
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// A heap entry: larger priority first, ties to the larger node index (std::priority_queue of
-/// pairs, as annoy).
-#[derive(Clone, Copy, PartialEq)]
-struct Entry(f64, i32);
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
+/// A heap entry packed in one integer: the priority's rank (order-preserving bits, larger =
+/// better) above the node index. Integer order is then exactly annoy's `std::priority_queue` of
+/// `pair<float, int>`: larger priority first, ties to the larger node index, -0.0 equal to
+/// +0.0 (a zero query makes every margin ±0 and the order falls to node indices) — and a heap
+/// of plain u64 compares without branching on floats. Node indices are validated, so >= 0.
+type Entry = u64;
+
+#[inline]
+fn entry(rank: u32, node: i32) -> Entry {
+    (rank as u64) << 32 | node as u32 as u64
 }
-impl Ord for Entry {
-    /// As C++'s `pair<float, int>` operator<: -0.0 equals +0.0 (a zero query makes every margin
-    /// ±0 and the order then falls to node indices). NaN compares equal (validated files have none).
-    fn cmp(&self, o: &Self) -> Ordering {
-        match self.0.partial_cmp(&o.0) {
-            Some(Ordering::Equal) | None => self.1.cmp(&o.1),
-            Some(x) => x,
-        }
+
+/// The rank of a float priority: the bits flipped so that unsigned order is float order.
+#[inline]
+fn float_rank(x: f32) -> u32 {
+    let b = (x + 0.0).to_bits(); // -0.0 + 0.0 = +0.0
+    if b >> 31 == 1 {
+        !b
+    } else {
+        b | 1 << 31
     }
 }
 
-/// `std::min(a, b)`: `b` only if strictly smaller (keeps the sign of equal zeros as C++ does).
+/// Inverse of [`float_rank`].
 #[inline]
-fn cmin(a: f64, b: f64) -> f64 {
+fn rank_float(r: u32) -> f32 {
+    f32::from_bits(if r >> 31 == 1 { r & !(1 << 31) } else { !r })
+}
+
+/// `std::min(a, b)`: `b` only if strictly smaller, as C++ does.
+#[inline]
+fn cmin(a: f32, b: f32) -> f32 {
     if b < a {
         b
     } else {
@@ -64,20 +71,20 @@ impl Query {
 }
 
 /// Margin of the query against split node `i` (spec §2.4); hamming gives 0 or 1.
-fn margin(f: &AnnoyForest, i: usize, q: &Query) -> f64 {
+fn margin(f: &AnnoyForest, i: usize, q: &Query) -> f32 {
     match f.layout.metric {
-        AnnoyMetric::Angular => kernels::dot(f.vector(i), &q.v) as f64,
+        AnnoyMetric::Angular => kernels::dot(f.vector(i), &q.v),
         AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => {
-            (f.plane_offset(i) + kernels::dot(f.vector(i), &q.v)) as f64
+            f.plane_offset(i) + kernels::dot(f.vector(i), &q.v)
         }
         AnnoyMetric::Dot => {
             let df = f.dot_factor(i);
-            (kernels::dot(f.vector(i), &q.v) + df * df) as f64
+            kernels::dot(f.vector(i), &q.v) + df * df
         }
         AnnoyMetric::Hamming => {
             let pos = f.words(i)[0] as usize;
             let word = q.bits.get(pos / 64).copied().unwrap_or(0);
-            ((word >> (63 - pos % 64)) & 1) as f64
+            ((word >> (63 - pos % 64)) & 1) as f32
         }
     }
 }
@@ -217,56 +224,171 @@ pub fn normalize(metric: AnnoyMetric, d: f32) -> f32 {
     }
 }
 
+/// One query's best-first walk over the trees (spec §3), resumable one heap pop at a time so
+/// that several queries can be interleaved (see [`nns_batch`]).
+struct Walk {
+    q: Query,
+    heap: BinaryHeap<Entry>,
+    cands: Vec<i32>,
+    search_k: usize,
+}
+
+impl Walk {
+    fn new(f: &AnnoyForest, q: &[f32], n: usize, search_k: Option<usize>) -> Self {
+        // Hamming priorities are integers counted down from the start (annoy: u64::MAX; any
+        // start higher than a tree is deep orders the same); the others start at +inf.
+        let init = if f.layout.metric == AnnoyMetric::Hamming {
+            u32::MAX
+        } else {
+            float_rank(f32::INFINITY)
+        };
+        Walk {
+            q: Query::new(f, q),
+            heap: f.roots.iter().map(|&r| entry(init, r as i32)).collect(),
+            cands: Vec::new(),
+            search_k: search_k.unwrap_or(n.saturating_mul(f.roots.len())),
+        }
+    }
+
+    /// Pops and expands one node; `false` once the walk is complete.
+    fn step(&mut self, f: &AnnoyForest) -> bool {
+        if self.cands.len() >= self.search_k {
+            return false;
+        }
+        let Some(e) = self.heap.pop() else {
+            return false;
+        };
+        let (rank, i) = ((e >> 32) as u32, e as u32 as usize);
+        let nd = f.n_descendants(i) as usize;
+        if nd == 1 && i < f.n_items {
+            self.cands.push(i as i32);
+        } else if nd <= f.layout.k {
+            self.cands.extend((0..nd).map(|j| f.raw_child(i, j)));
+        } else {
+            let m = margin(f, i, &self.q);
+            let (c0, c1) = (f.raw_child(i, 0), f.raw_child(i, 1));
+            // Start loading the child on the query's side: it keeps the parent's priority and
+            // is usually popped soon; the far one often never is (about half of all pushed
+            // nodes), and loading it too costs more bandwidth than it saves.
+            f.prefetch_node(if m > 0.0 { c1 } else { c0 } as usize);
+            if f.layout.metric == AnnoyMetric::Hamming {
+                // Child c costs one for a mismatched bit.
+                self.heap
+                    .push(entry(rank.saturating_sub((m != 1.0) as u32), c1));
+                self.heap
+                    .push(entry(rank.saturating_sub((m != 0.0) as u32), c0));
+            } else {
+                let d = rank_float(rank);
+                self.heap.push(entry(float_rank(cmin(d, m)), c1));
+                self.heap.push(entry(float_rank(cmin(d, -m)), c0));
+            }
+        }
+        true
+    }
+
+    /// De-duplicates the candidates and re-ranks them exactly: the `n` best as (item id,
+    /// returned distance), best first.
+    fn finish(self, f: &AnnoyForest, n: usize) -> Vec<(i64, f32)> {
+        let cands = distinct_items(f, &self.cands);
+        let mut scored = distances(f, &cands, &self.q);
+        let take = n.min(scored.len());
+        if take < scored.len() && take > 0 {
+            scored.select_nth_unstable_by(take - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        }
+        scored.truncate(take);
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        scored
+            .into_iter()
+            .map(|(d, j)| (j as i64, normalize(f.layout.metric, d)))
+            .collect()
+    }
+}
+
 /// The `n` nearest items to `q` inspecting `search_k` candidates (`None`: n × trees, annoy's
 /// default), as (item id, returned distance), best first.
 pub fn nns(f: &AnnoyForest, q: &[f32], n: usize, search_k: Option<usize>) -> Vec<(i64, f32)> {
-    let q = Query::new(f, q);
-    let search_k = search_k.unwrap_or(n.saturating_mul(f.roots.len()));
-    let hamming = f.layout.metric == AnnoyMetric::Hamming;
-    // Hamming priorities are integers counted down from the start value (annoy: u64::MAX); any
-    // start that stays exact in f64 orders the same.
-    let init = if hamming {
-        (1u64 << 52) as f64
-    } else {
-        f64::INFINITY
-    };
-    let mut heap: BinaryHeap<Entry> = f.roots.iter().map(|&r| Entry(init, r as i32)).collect();
-    let mut cands: Vec<i32> = Vec::new();
-    let k = f.layout.k;
-    while cands.len() < search_k {
-        let Some(Entry(d, i)) = heap.pop() else { break };
-        let i = i as usize;
-        let nd = f.n_descendants(i) as usize;
-        if nd == 1 && i < f.n_items {
-            cands.push(i as i32);
-        } else if nd <= k {
-            cands.extend((0..nd).map(|j| f.raw_child(i, j)));
-        } else {
-            let m = margin(f, i, &q);
-            let (c0, c1) = (f.raw_child(i, 0), f.raw_child(i, 1));
-            // One of the two is usually popped next; start loading both.
-            f.prefetch_node(c0 as usize);
-            f.prefetch_node(c1 as usize);
-            if hamming {
-                // Child c costs one for a mismatched bit.
-                heap.push(Entry(d - (m != 1.0) as u8 as f64, c1));
-                heap.push(Entry(d - (m != 0.0) as u8 as f64, c0));
-            } else {
-                heap.push(Entry(cmin(d, m), c1));
-                heap.push(Entry(cmin(d, -m), c0));
+    let mut walk = Walk::new(f, q, n, search_k);
+    while walk.step(f) {}
+    walk.finish(f, n)
+}
+
+/// [`nns`] for several queries at once, their walks interleaved one step each in turn: a
+/// walk mostly waits for tree nodes to arrive from memory, and while one query's prefetched
+/// children load, the others' steps run. Same results as [`nns`] per query.
+pub fn nns_batch(
+    f: &AnnoyForest,
+    qs: &[&[f32]],
+    n: usize,
+    search_k: Option<usize>,
+) -> Vec<Vec<(i64, f32)>> {
+    let mut walks: Vec<Walk> = qs.iter().map(|q| Walk::new(f, q, n, search_k)).collect();
+    let mut active: Vec<usize> = (0..walks.len()).collect();
+    while !active.is_empty() {
+        active.retain(|&w| walks[w].step(f));
+    }
+    walks.into_iter().map(|w| w.finish(f, n)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annoy::index::{build, BuildParams};
+
+    #[test]
+    fn float_ranks_order_like_floats_with_signed_zeros_equal() {
+        let xs = [
+            f32::NEG_INFINITY,
+            f32::MIN,
+            -1.5,
+            -f32::MIN_POSITIVE,
+            -1e-45,
+            -0.0,
+            0.0,
+            1e-45,
+            f32::MIN_POSITIVE,
+            0.25,
+            f32::MAX,
+            f32::INFINITY,
+        ];
+        for &a in &xs {
+            // Round trip (-0.0 comes back as +0.0, which C++'s pair order cannot tell apart).
+            assert_eq!(rank_float(float_rank(a)), a + 0.0);
+            for &b in &xs {
+                assert_eq!(
+                    float_rank(a).cmp(&float_rank(b)),
+                    a.partial_cmp(&b).unwrap(),
+                    "{a} vs {b}"
+                );
+            }
+        }
+        // Equal priorities fall to the node index, larger first, as std::priority_queue does.
+        let mut heap: BinaryHeap<Entry> = [(0.0, 3), (-0.0, 7), (1.0, 1), (0.0, 5)]
+            .iter()
+            .map(|&(p, i)| entry(float_rank(p), i))
+            .collect();
+        let order: Vec<u32> = std::iter::from_fn(|| heap.pop().map(|e| e as u32)).collect();
+        assert_eq!(order, [1, 7, 5, 3]);
+    }
+
+    #[test]
+    fn interleaved_walks_answer_like_single_queries() {
+        let x = crate::synth::gaussian(3000, 16, 3);
+        let q = crate::synth::gaussian(21, 16, 4);
+        let mut rows: Vec<&[f32]> = q.view().iter().collect();
+        let zero = [0.0f32; 16];
+        rows.push(&zero);
+        for metric in [AnnoyMetric::Angular, AnnoyMetric::Dot, AnnoyMetric::Hamming] {
+            let p = BuildParams {
+                n_trees: Some(6),
+                ..BuildParams::default()
+            };
+            let forest = build(x.view(), metric, p, &|_, _| {}).unwrap();
+            for sk in [None, Some(50), Some(2000)] {
+                let batch = nns_batch(&forest, &rows, 10, sk);
+                for (r, got) in rows.iter().zip(&batch) {
+                    assert_eq!(got, &nns(&forest, r, 10, sk), "{metric:?} {sk:?}");
+                }
             }
         }
     }
-    let cands = distinct_items(f, &cands);
-    let mut scored = distances(f, &cands, &q);
-    let take = n.min(scored.len());
-    if take < scored.len() && take > 0 {
-        scored.select_nth_unstable_by(take - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    }
-    scored.truncate(take);
-    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    scored
-        .into_iter()
-        .map(|(d, j)| (j as i64, normalize(f.layout.metric, d)))
-        .collect()
 }
