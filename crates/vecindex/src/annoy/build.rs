@@ -231,26 +231,23 @@ struct Split {
     bit: u64,
 }
 
+// Splits use annoy's own float arithmetic (see `kernels::annoy_order`), so that comparisons
+// come out as in annoy and the trees are annoy's.
+use crate::kernels::annoy_order;
+
 fn f32_dot(a: &[f32], b: &[f32]) -> f32 {
-    kernels::dot(a, b)
+    annoy_order::dot(a, b)
 }
 
 fn normalize(v: &mut [f32]) {
-    let n = f32_dot(v, v).sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
+    annoy_order::normalize(v)
 }
 
 /// annoy's angular two-means distance from a known dot(p, y); a zero cached norm is recomputed.
 fn angular_dist_from(py: f32, pn: f32, p: &[f32], yn: f32, y: &[f32]) -> f32 {
     let pp = if pn != 0.0 { pn } else { f32_dot(p, p) };
     let qq = if yn != 0.0 { yn } else { f32_dot(y, y) };
-    super::layout::angular_distance(py, pp, qq)
-}
-
-fn l1(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
+    annoy_order::angular_distance(py, pp, qq)
 }
 
 /// annoy's two-means iteration count.
@@ -299,13 +296,8 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
     let (mut pdf, mut qdf) = (items.dot_factors[ii], items.dot_factors[jj]);
     if metric == AnnoyMetric::Dot {
         // Normalised jointly over (v, dot_factor).
-        for (v, df) in [(&mut p, &mut pdf), (&mut q, &mut qdf)] {
-            let n = (f32_dot(v, v) + *df * *df).sqrt();
-            if n > 0.0 {
-                v.iter_mut().for_each(|x| *x /= n);
-                *df /= n;
-            }
-        }
+        annoy_order::normalize_with_factor(&mut p, &mut pdf);
+        annoy_order::normalize_with_factor(&mut q, &mut qdf);
     } else if cosine {
         normalize(&mut p);
         normalize(&mut q);
@@ -322,7 +314,6 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
     };
     let mut c = [p, q].concat();
     let mut cnt = [1i32; 2];
-    let kern = kernels::kernels();
     // The loop draws nothing else from the generator, so the samples can be drawn up front (the
     // same sequence) and their rows prefetched a few iterations ahead.
     let modulus = Modulus::new(count);
@@ -346,7 +337,7 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
         // are dot(y, y) by the same kernel) with one pass over y.
         let (dp, dq) = match metric {
             AnnoyMetric::Angular => {
-                let [a, b] = (kern.dot_x2)(p, q, y);
+                let [a, b] = annoy_order::dot_x2(p, q, y);
                 let yn = items.norms[k];
                 (
                     angular_dist_from(a, cn[0], p, yn, y),
@@ -354,14 +345,17 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
                 )
             }
             AnnoyMetric::Dot => {
-                let [a, b] = (kern.dot_x2)(p, q, y);
+                let [a, b] = annoy_order::dot_x2(p, q, y);
                 (-a, -b)
             }
             AnnoyMetric::Euclidean => {
-                let [a, b] = (kern.l2sq_x2)(p, q, y);
+                let [a, b] = annoy_order::l2sq_x2(p, q, y);
                 (a, b)
             }
-            AnnoyMetric::Manhattan => (l1(p, y), l1(q, y)),
+            AnnoyMetric::Manhattan => {
+                let [a, b] = annoy_order::l1_x2(p, q, y);
+                (a, b)
+            }
             AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
         };
         // Both centroids' weights and step factors, ready before the comparison decides which
@@ -370,19 +364,23 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
         let steps = cnt.map(|n| 1.0 / (n + 1) as f32);
         let di = weights[0] * dp;
         let dj = weights[1] * dq;
-        let nrm = if cosine { items.norms[k].sqrt() } else { 1.0 };
-        if nrm.is_nan() || nrm <= 0.0 {
-            continue;
-        }
-        // Reciprocals as annoy's -ffast-math build computes them (and a multiply is ~10x cheaper
-        // than a divide per component).
-        let inv_nrm = 1.0 / nrm;
+        // annoy divides the sample by its norm; its -ffast-math build multiplies by the
+        // reciprocal square root of dot(y, y) (a zero or NaN one skips the sample).
+        let inv_nrm = if cosine {
+            let yy = items.norms[k];
+            if yy == 0.0 || yy.is_nan() {
+                continue;
+            }
+            annoy_order::rsqrt(yy)
+        } else {
+            1.0
+        };
         // annoy: the strictly closer centroid moves (neither on a tie or NaN).
         if di < dj || dj < di {
             let s = (dj < di) as usize;
             let centroid = &mut c[s * f..(s + 1) * f];
             // The new squared norm (annoy's init_node) comes from the same pass.
-            let norm = (kern.mean_step)(centroid, y, weights[s], inv_nrm, steps[s]);
+            let norm = annoy_order::mean_step(centroid, y, weights[s], inv_nrm, steps[s]);
             if angular {
                 cn[s] = norm;
             }
@@ -396,11 +394,7 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
     match metric {
         AnnoyMetric::Dot => {
             df = pdf - qdf;
-            let nn = (f32_dot(&n, &n) + df * df).sqrt();
-            if nn > 0.0 {
-                n.iter_mut().for_each(|x| *x /= nn);
-                df /= nn;
-            }
+            annoy_order::normalize_with_factor(&mut n, &mut df);
         }
         AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => {
             normalize(&mut n);
@@ -529,14 +523,14 @@ fn partition(
                         // The f32 margin as the plain pass computes it (the same kernel, so
                         // the same bits); the row is loaded once, the copies hit the cache.
                         let row = items.row(j as usize);
-                        let e = (k.dot_x4)(&s.v, [row; 4])[0];
+                        let e = annoy_order::dot(&s.v, row);
                         side_of(metric, offset + e, rng)
                     };
                     sides.put(j, side);
                 }
             }
             _ => {
-                let e = (k.dot_x4)(&s.v, g.map(|j| items.row(j as usize)));
+                let e = annoy_order::dot_x4(&s.v, g.map(|j| items.row(j as usize)));
                 for lane in 0..4 {
                     sides.put(g[lane], side_of(metric, offset + e[lane], rng));
                 }

@@ -4,7 +4,7 @@ use super::build::{build_trees, HalfRows, Items, DEFAULT_SEED};
 use super::forest::AnnoyForest;
 use super::layout::{AnnoyMetric, NodeLayout};
 use super::{search, writer};
-use crate::kernels;
+use crate::kernels::annoy_order;
 use crate::vectors::VectorsView;
 use crate::Result;
 
@@ -44,26 +44,14 @@ pub fn build(
     let present = vec![true; n];
     // Squared norms for the cosine-like metrics (angular stores them in its nodes; both use
     // them in two-means).
+    // annoy's summation order, since angular stores them in the file.
     let norms: Vec<f32> = if matches!(metric, AnnoyMetric::Angular | AnnoyMetric::Dot) {
-        kernels::row_norms(x.as_slice(), f)
+        x.iter().map(|r| annoy_order::dot(r, r)).collect()
     } else {
         Vec::new()
     };
     let (dot_factors, dot_max) = if metric == AnnoyMetric::Dot {
-        let nr: Vec<f32> = norms.iter().map(|&s| s.max(0.0).sqrt()).collect();
-        let m = nr.iter().copied().fold(0.0f32, f32::max);
-        let df = nr
-            .iter()
-            .map(|&v| {
-                let d = m.powf(2.0) - v.powf(2.0);
-                if d > 0.0 {
-                    d.sqrt()
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        (df, m)
+        annoy_order::dot_factors(&norms)
     } else {
         (vec![0.0; n], 0.0)
     };

@@ -11,13 +11,11 @@ mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub mod annoy_order;
 pub mod gemm;
 pub mod topk;
 
 use std::sync::OnceLock;
-
-/// Two rows `p`, `q` against one row `y`: `(p, q, y) -> [d(p, y), d(q, y)]`.
-pub type PairKernel = fn(&[f32], &[f32], &[f32]) -> [f32; 2];
 
 /// f32 values → IEEE binary16 bits.
 pub type F16Encode = fn(&[f32], &mut [u16]);
@@ -44,14 +42,6 @@ pub struct Kernels {
     pub l2sq_x4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
     /// Inner products of one query with four rows at once.
     pub dot_x4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
-    /// `[dot(p, y), dot(q, y)]` in one pass over `y`, bit-identical to two `dot` calls.
-    pub dot_x2: PairKernel,
-    /// `[l2sq(p, y), l2sq(q, y)]` in one pass over `y`, bit-identical to two `l2sq` calls.
-    pub l2sq_x2: PairKernel,
-    /// Running mean step `acc[i] = (acc[i] * count + y[i] * scale) * inv` (plain multiplies and
-    /// adds, so every kernel set gives the same bits); returns the updated `acc`'s squared norm,
-    /// bit-identical to `dot(acc, acc)` afterwards.
-    pub mean_step: fn(&mut [f32], &[f32], f32, f32, f32) -> f32,
     /// f32 → IEEE binary16 bits, rounded to nearest even (`src.len() == dst.len()`). `None`
     /// where the CPU has no F16C; callers then stay on f32.
     pub f16_encode: Option<F16Encode>,
@@ -241,38 +231,6 @@ mod tests {
                         k.name
                     );
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn x2_kernels_and_mean_step_equal_single_calls_bit_for_bit() {
-        let mut s = 11u64;
-        for k in all_kernels() {
-            for dim in [1usize, 7, 8, 31, 32, 40, 128, 385] {
-                let v: Vec<Vec<f32>> = (0..3)
-                    .map(|_| (0..dim).map(|_| lcg(&mut s)).collect())
-                    .collect();
-                let (p, q, y) = (&v[0][..], &v[1][..], &v[2][..]);
-                let d = (k.dot_x2)(p, q, y);
-                let l = (k.l2sq_x2)(p, q, y);
-                assert_eq!(
-                    d.map(f32::to_bits),
-                    [(k.dot)(p, y), (k.dot)(q, y)].map(f32::to_bits)
-                );
-                assert_eq!(
-                    l.map(f32::to_bits),
-                    [(k.l2sq)(p, y), (k.l2sq)(q, y)].map(f32::to_bits)
-                );
-                let mut acc = p.to_vec();
-                let norm = (k.mean_step)(&mut acc, y, 3.0, 0.7, 0.25);
-                assert_eq!(norm.to_bits(), (k.dot)(&acc, &acc).to_bits(), "dim {dim}");
-                let want: Vec<u32> = p
-                    .iter()
-                    .zip(y)
-                    .map(|(a, b)| ((a * 3.0 + b * 0.7) * 0.25).to_bits())
-                    .collect();
-                assert_eq!(acc.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want);
             }
         }
     }

@@ -12,28 +12,9 @@ pub(super) const KERNELS: Kernels = Kernels {
     norms,
     l2sq_x4,
     dot_x4,
-    dot_x2,
-    l2sq_x2,
-    mean_step,
     f16_encode: None,
     dot_x4_f16: None,
 };
-
-fn dot_x2(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
-    [dot(p, y), dot(q, y)]
-}
-
-fn l2sq_x2(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
-    [l2sq(p, y), l2sq(q, y)]
-}
-
-pub(super) fn mean_step(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32) -> f32 {
-    assert_eq!(acc.len(), y.len());
-    for (a, b) in acc.iter_mut().zip(y) {
-        *a = (*a * count + b * scale) * inv;
-    }
-    dot(acc, acc)
-}
 
 fn l2sq_x4(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
     [l2sq(q, r[0]), l2sq(q, r[1]), l2sq(q, r[2]), l2sq(q, r[3])]

@@ -16,9 +16,6 @@ pub(super) fn detect() -> Option<Kernels> {
             norms: norms_entry,
             l2sq_x4: l2sq_x4_entry,
             dot_x4: dot_x4_entry,
-            dot_x2: dot_x2_entry,
-            l2sq_x2: l2sq_x2_entry,
-            mean_step: mean_step_entry,
             f16_encode: f16c.then_some(f16_encode_entry as super::F16Encode),
             dot_x4_f16: f16c.then_some(dot_x4_f16_entry as super::F16DotX4),
         })
@@ -71,24 +68,6 @@ fn dot_x4_entry(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
     assert!(r.iter().all(|x| x.len() == q.len()));
     // SAFETY: AVX2+FMA detected (see detect()); all four rows have q.len() values (checked above).
     unsafe { x4::<false>(q, r) }
-}
-
-fn dot_x2_entry(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
-    assert!(p.len() == y.len() && q.len() == y.len());
-    // SAFETY: AVX2+FMA detected (see detect()); all three slices have y.len() values (checked above).
-    unsafe { x2::<false>(p, q, y) }
-}
-
-fn l2sq_x2_entry(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
-    assert!(p.len() == y.len() && q.len() == y.len());
-    // SAFETY: AVX2+FMA detected (see detect()); all three slices have y.len() values (checked above).
-    unsafe { x2::<true>(p, q, y) }
-}
-
-fn mean_step_entry(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32) -> f32 {
-    assert_eq!(acc.len(), y.len());
-    // SAFETY: AVX2+FMA detected (see detect()); both slices have y.len() values (checked above).
-    unsafe { mean_step(acc, y, count, scale, inv) }
 }
 
 // Only stored by `detect()` when F16C was detected too.
@@ -178,114 +157,6 @@ unsafe fn dot_x4_f16(q: &[f32], r: [&[u16]; 4]) -> [f32; 4] {
         }
     }
     out
-}
-
-/// Two rows `p`, `q` against one row `y`, with exactly `dot`'s / `l2sq`'s accumulation order
-/// (four accumulators over 32-float blocks, then 8-float blocks into the first, then a scalar
-/// tail), so the results equal two separate calls bit for bit while `y` is loaded once.
-/// Caller guarantees equal lengths and AVX2+FMA.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn x2<const L2: bool>(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
-    let n = y.len();
-    let src = [p.as_ptr(), q.as_ptr()];
-    let py = y.as_ptr();
-    let mut acc = [[_mm256_setzero_ps(); 4]; 2];
-    let step = |acc: &mut __m256, a: __m256, b: __m256| {
-        *acc = if L2 {
-            let d = _mm256_sub_ps(a, b);
-            _mm256_fmadd_ps(d, d, *acc)
-        } else {
-            _mm256_fmadd_ps(a, b, *acc)
-        };
-    };
-    let mut i = 0;
-    // SAFETY (loads): i + 32 <= n or i + 8 <= n, inside all three slices.
-    while i + 32 <= n {
-        for u in 0..4 {
-            let yv = _mm256_loadu_ps(py.add(i + 8 * u));
-            for (a, s) in acc.iter_mut().zip(&src) {
-                step(&mut a[u], _mm256_loadu_ps(s.add(i + 8 * u)), yv);
-            }
-        }
-        i += 32;
-    }
-    while i + 8 <= n {
-        let yv = _mm256_loadu_ps(py.add(i));
-        for (o, s) in src.iter().enumerate() {
-            step(&mut acc[o][0], _mm256_loadu_ps(s.add(i)), yv);
-        }
-        i += 8;
-    }
-    let mut out = [0.0f32; 2];
-    for (o, a) in acc.iter().enumerate() {
-        out[o] = hsum(_mm256_add_ps(
-            _mm256_add_ps(a[0], a[1]),
-            _mm256_add_ps(a[2], a[3]),
-        ));
-    }
-    let rows = [p, q];
-    while i < n {
-        for o in 0..2 {
-            out[o] += if L2 {
-                let d = rows[o][i] - y[i];
-                d * d
-            } else {
-                rows[o][i] * y[i]
-            };
-        }
-        i += 1;
-    }
-    out
-}
-
-/// The running-mean step, returning the updated row's squared norm summed in exactly `dot`'s
-/// order (so it equals `dot(acc, acc)` bit for bit) while the new values are still in
-/// registers: the angular two-means needs that norm before its next step, and re-reading the
-/// just-stored row would wait on the stores. Caller guarantees `acc.len() == y.len()` and
-/// AVX2+FMA.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn mean_step(acc: &mut [f32], y: &[f32], count: f32, scale: f32, inv: f32) -> f32 {
-    let n = y.len();
-    let (pa, py) = (acc.as_mut_ptr(), y.as_ptr());
-    let (c, s, v) = (
-        _mm256_set1_ps(count),
-        _mm256_set1_ps(scale),
-        _mm256_set1_ps(inv),
-    );
-    // SAFETY (loads/stores): called with i + 8 <= n, inside both slices.
-    let update = |i: usize| {
-        let a = _mm256_mul_ps(_mm256_loadu_ps(pa.add(i)), c);
-        let b = _mm256_mul_ps(_mm256_loadu_ps(py.add(i)), s);
-        let r = _mm256_mul_ps(_mm256_add_ps(a, b), v);
-        _mm256_storeu_ps(pa.add(i), r);
-        r
-    };
-    let mut sq = [_mm256_setzero_ps(); 4];
-    let mut i = 0;
-    while i + 32 <= n {
-        for (u, q) in sq.iter_mut().enumerate() {
-            let r = update(i + 8 * u);
-            *q = _mm256_fmadd_ps(r, r, *q);
-        }
-        i += 32;
-    }
-    while i + 8 <= n {
-        let r = update(i);
-        sq[0] = _mm256_fmadd_ps(r, r, sq[0]);
-        i += 8;
-    }
-    let mut norm = hsum(_mm256_add_ps(
-        _mm256_add_ps(sq[0], sq[1]),
-        _mm256_add_ps(sq[2], sq[3]),
-    ));
-    while i < n {
-        acc[i] = (acc[i] * count + y[i] * scale) * inv;
-        norm += acc[i] * acc[i];
-        i += 1;
-    }
-    norm
 }
 
 /// One query against four rows: each query load feeds four FMAs, and two accumulators per row
