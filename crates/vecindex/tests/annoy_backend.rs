@@ -155,6 +155,73 @@ fn annoy_reads_our_files_and_we_read_annoys() {
     }
 }
 
+/// Where PyPI annoy was compiled for AVX2+FMA (pip builds it with -march=native; x86-64 without
+/// AVX-512), our build reproduces its float arithmetic (`kernels::annoy_order`), so one thread
+/// and the same seed give annoy's forest byte for byte — on data big enough (20k clustered
+/// items, d = 64) that any one-ulp difference in a split would have changed the trees. Other
+/// builds of annoy round differently; there only the file size is compared, loosely.
+#[test]
+fn one_thread_forests_are_byte_identical_to_annoys() {
+    let Some(py) = common::python("annoy") else {
+        return;
+    };
+    #[cfg(target_arch = "x86_64")]
+    let exact = is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && !is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let exact = false;
+    let dir = tempfile::tempdir().unwrap();
+    let (n, d) = (20_000, 64);
+    let (x, _) = vecindex::synth::clustered(n, d, 200, 5);
+    let bpath = dir.path().join("b.npy");
+    save_npy(&bpath, n, d, x.as_slice());
+    for metric in ["angular", "euclidean", "manhattan", "dot"] {
+        let cfg = Config::new()
+            .set("d", d)
+            .set("metric", metric)
+            .set("n_trees", 5)
+            .set("threads", 1)
+            .set("seed", 42);
+        let ours = builder_factory("annoy", &cfg)
+            .unwrap()
+            .from_embeddings(x.view())
+            .unwrap();
+        let opath = dir.path().join("ours.ann");
+        ours.save(&opath).unwrap();
+        let apath = dir.path().join("annoy.ann");
+        common::run_python(
+            &py,
+            "annoy_peer.py",
+            &[
+                "build",
+                &d.to_string(),
+                metric,
+                bpath.to_str().unwrap(),
+                "5",
+                "42",
+                apath.to_str().unwrap(),
+            ],
+        );
+        let (a, o) = (
+            std::fs::read(&apath).unwrap(),
+            std::fs::read(&opath).unwrap(),
+        );
+        if exact {
+            let first = a.iter().zip(&o).position(|(x, y)| x != y);
+            assert!(
+                a.len() == o.len() && first.is_none(),
+                "{metric}: annoy {} bytes, ours {}; first difference at byte {first:?}",
+                a.len(),
+                o.len()
+            );
+        } else {
+            let rel = (a.len() as f64 - o.len() as f64).abs() / a.len() as f64;
+            assert!(rel < 0.02, "{metric}: {} vs {} bytes", a.len(), o.len());
+        }
+    }
+}
+
 #[test]
 fn sidecar_ids_threads_and_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -99,6 +99,9 @@ pub struct Items<'a> {
     pub dot_factors: &'a [f32],
     /// Half-precision copies of the float rows, for the first margin pass (see [`HalfRows`]).
     pub half: Option<&'a HalfRows>,
+    /// Two-means decides which centroid is closer from fast estimates where their error bound
+    /// allows (same trees; see `two_means_estimates`). Off only to compare.
+    pub estimates: bool,
 }
 
 /// binary16 copies of the float rows and each row's L2 norm.
@@ -250,6 +253,80 @@ fn angular_dist_from(py: f32, pn: f32, p: &[f32], yn: f32, y: &[f32]) -> f32 {
     annoy_order::angular_distance(py, pp, qq)
 }
 
+/// 2⁻²⁴, the unit roundoff of f32.
+const F32_UNIT: f32 = f32::EPSILON / 2.0;
+
+/// annoy's two-means distances from `p` and `q` to the sample `y` (`yy` = dot(y, y) for the
+/// cosine metrics), in annoy's exact arithmetic.
+fn two_means_distances(metric: AnnoyMetric, p: &[f32], q: &[f32], y: &[f32], yy: f32) -> [f32; 2] {
+    match metric {
+        AnnoyMetric::Angular => {
+            let [a, b] = annoy_order::dot_x2(p, q, y);
+            [
+                angular_dist_from(a, 0.0, p, yy, y),
+                angular_dist_from(b, 0.0, q, yy, y),
+            ]
+        }
+        AnnoyMetric::Dot => annoy_order::dot_x2(p, q, y).map(|x| -x),
+        AnnoyMetric::Euclidean => annoy_order::l2sq_x2(p, q, y),
+        AnnoyMetric::Manhattan => annoy_order::l1_x2(p, q, y),
+        AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
+    }
+}
+
+/// The same distances from sums in a faster order, each with a bound on how far it can be from
+/// the exact one; `None` when no useful bound holds (a near-zero norm). `cn` = the centroids'
+/// squared norms (any order), `gamma` = (d + 16)·2⁻²⁴, which bounds the relative error of any
+/// order of a d-term sum against its terms' magnitudes.
+///
+/// Angular: each cosine estimate (fast or exact) is within 2γ + 4u of the true cosine (the
+/// dot within γ·|p||y|, the norms within γ relative, three roundings), so the two distances
+/// differ by at most 8γ + 24u; 16γ is used. Dot: the dots differ by at most 2γ·|p||y|; 4γ is
+/// used. Euclidean / Manhattan: all terms are non-negative, so within 2γ of the sum; 4γ used.
+#[inline]
+fn two_means_estimates(
+    metric: AnnoyMetric,
+    p: &[f32],
+    q: &[f32],
+    y: &[f32],
+    cn: [f32; 2],
+    yy: f32,
+    gamma: f32,
+) -> Option<([f32; 2], [f32; 2])> {
+    use annoy_order::{estimate_x2, EST_DOT, EST_L1, EST_L2};
+    match metric {
+        AnnoyMetric::Angular => {
+            let pq = estimate_x2::<EST_DOT>(p, q, y);
+            let mut d = [0.0; 2];
+            for s in 0..2 {
+                let ppqq = cn[s] * yy;
+                // Far from zero and from overflow, so the relative bounds hold.
+                if !(1e-30..=1e30).contains(&ppqq) {
+                    return None;
+                }
+                d[s] = 2.0 - 2.0 * pq[s] / ppqq.sqrt();
+            }
+            Some((d, [16.0 * gamma; 2]))
+        }
+        AnnoyMetric::Dot => {
+            let pq = estimate_x2::<EST_DOT>(p, q, y);
+            let e = cn.map(|n| 4.0 * gamma * (n * yy).sqrt() + f32::MIN_POSITIVE);
+            e.iter()
+                .all(|x| x.is_finite())
+                .then_some((pq.map(|x| -x), e))
+        }
+        AnnoyMetric::Euclidean => {
+            let d = estimate_x2::<EST_L2>(p, q, y);
+            Some((d, d.map(|x| 4.0 * gamma * x + f32::MIN_POSITIVE)))
+        }
+        AnnoyMetric::Manhattan => {
+            let d = estimate_x2::<EST_L1>(p, q, y);
+            Some((d, d.map(|x| 4.0 * gamma * x + f32::MIN_POSITIVE)))
+        }
+        AnnoyMetric::Hamming => None,
+    }
+}
+
 /// annoy's two-means iteration count.
 const TWO_MEANS_ITERATIONS: usize = 200;
 
@@ -303,15 +380,11 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
         normalize(&mut q);
     }
     let f = p.len();
-    let angular = metric == AnnoyMetric::Angular;
     // Both centroids in one buffer, their squared norms (angular) and counts in arrays: which
     // one a sample moves is data-dependent and unpredictable, so it is chosen by index rather
     // than by a branch.
-    let mut cn = if angular {
-        [f32_dot(&p, &p), f32_dot(&q, &q)]
-    } else {
-        [0.0; 2]
-    };
+    let mut cn = [f32_dot(&p, &p), f32_dot(&q, &q)];
+    let gamma = (f as f32 + 16.0) * F32_UNIT;
     let mut c = [p, q].concat();
     let mut cnt = [1i32; 2];
     // The loop draws nothing else from the generator, so the samples can be drawn up front (the
@@ -332,61 +405,45 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
             }
         }
         let y = items.row(k);
+        // annoy divides the sample by its norm; its -ffast-math build multiplies by the
+        // reciprocal square root of dot(y, y) (a zero or NaN one skips the sample).
+        let yy = if cosine { items.norms[k] } else { 1.0 };
+        if yy == 0.0 || yy.is_nan() {
+            continue;
+        }
         let (p, q) = c.split_at(f);
-        // Both distances (and, for the cosine metrics, |y|² from the precomputed norms, which
-        // are dot(y, y) by the same kernel) with one pass over y.
-        let (dp, dq) = match metric {
-            AnnoyMetric::Angular => {
-                let [a, b] = annoy_order::dot_x2(p, q, y);
-                let yn = items.norms[k];
-                (
-                    angular_dist_from(a, cn[0], p, yn, y),
-                    angular_dist_from(b, cn[1], q, yn, y),
-                )
-            }
-            AnnoyMetric::Dot => {
-                let [a, b] = annoy_order::dot_x2(p, q, y);
-                (-a, -b)
-            }
-            AnnoyMetric::Euclidean => {
-                let [a, b] = annoy_order::l2sq_x2(p, q, y);
-                (a, b)
-            }
-            AnnoyMetric::Manhattan => {
-                let [a, b] = annoy_order::l1_x2(p, q, y);
-                (a, b)
-            }
-            AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
-        };
         // Both centroids' weights and step factors, ready before the comparison decides which
         // one moves (only a select then waits on it, not a divide).
         let weights = cnt.map(|n| n as f32);
         let steps = cnt.map(|n| 1.0 / (n + 1) as f32);
-        let di = weights[0] * dp;
-        let dj = weights[1] * dq;
-        // annoy divides the sample by its norm; its -ffast-math build multiplies by the
-        // reciprocal square root of dot(y, y) (a zero or NaN one skips the sample).
-        let inv_nrm = if cosine {
-            let yy = items.norms[k];
-            if yy == 0.0 || yy.is_nan() {
-                continue;
-            }
-            annoy_order::rsqrt(yy)
-        } else {
-            1.0
-        };
+        // Which centroid is closer, from fast estimates when their error bound leaves no doubt,
+        // else from annoy's exact arithmetic (see `two_means_distances`).
+        let decided = items
+            .estimates
+            .then(|| two_means_estimates(metric, p, q, y, cn, yy, gamma))
+            .flatten()
+            .and_then(|(e, err)| {
+                let (di, dj) = (weights[0] * e[0], weights[1] * e[1]);
+                let bound = weights[0] * err[0]
+                    + weights[1] * err[1]
+                    + (di.abs() + dj.abs()) * 4.0 * F32_UNIT;
+                ((di - dj).abs() > bound).then_some((di, dj))
+            });
+        let (di, dj) = decided.unwrap_or_else(|| {
+            let [ep, eq] = two_means_distances(metric, p, q, y, yy);
+            (weights[0] * ep, weights[1] * eq)
+        });
+        let inv_nrm = if cosine { annoy_order::rsqrt(yy) } else { 1.0 };
         // annoy: the strictly closer centroid moves (neither on a tie or NaN).
         if di < dj || dj < di {
             let s = (dj < di) as usize;
             let centroid = &mut c[s * f..(s + 1) * f];
-            // The new squared norm (annoy's init_node) comes from the same pass.
-            let norm = annoy_order::mean_step(centroid, y, weights[s], inv_nrm, steps[s]);
-            if angular {
-                cn[s] = norm;
-            }
+            // The new squared norm (for the estimates) comes from the same pass.
+            cn[s] = annoy_order::mean_step(centroid, y, weights[s], inv_nrm, steps[s]);
             cnt[s] += 1;
         }
     }
+
     let (p, q) = c.split_at(f);
     let mut n: Vec<f32> = p.iter().zip(q).map(|(a, b)| a - b).collect();
     let mut a = 0.0f32;
@@ -806,6 +863,7 @@ mod tests {
                         norms: &sq,
                         dot_factors: &dfs,
                         half: None,
+                        estimates: true,
                     };
                     let all: Vec<i32> = (0..n as i32).collect();
                     let (mut undecided, mut zeros, mut seen) = (0, 0, 0);
@@ -846,6 +904,59 @@ mod tests {
                     }
                     if name == "zero rows" && metric == AnnoyMetric::Angular {
                         assert!(zeros > 1000, "coin flips exercised: {zeros}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Two-means from the fast estimates (falling back to annoy's arithmetic only where their
+    /// error bound leaves doubt) moves the same centroids as annoy's arithmetic alone: the same
+    /// split planes bit for bit and the same random draws, on data full of near-ties (offset),
+    /// exact ties (integers), tiny and large values and zero vectors.
+    #[test]
+    fn estimated_two_means_gives_the_exact_splits() {
+        for d in [37usize, 64] {
+            for (name, v) in awkward_sets(d) {
+                let n = v.len() / d;
+                let sq: Vec<f32> = v.chunks(d).map(|r| annoy_order::dot(r, r)).collect();
+                let (dfs, _) = annoy_order::dot_factors(&sq);
+                for metric in [
+                    AnnoyMetric::Angular,
+                    AnnoyMetric::Euclidean,
+                    AnnoyMetric::Manhattan,
+                    AnnoyMetric::Dot,
+                ] {
+                    let present = vec![true; n];
+                    let exact = Items {
+                        layout: NodeLayout::new(metric, d),
+                        n_items: n,
+                        v: &v,
+                        bits: &[],
+                        present: &present,
+                        norms: &sq,
+                        dot_factors: &dfs,
+                        half: None,
+                        estimates: false,
+                    };
+                    let fast = Items {
+                        estimates: true,
+                        ..exact
+                    };
+                    for trial in 0..30u64 {
+                        let mut rng = Kiss64::new(trial);
+                        let subset: Vec<i32> =
+                            (0..n as i32).filter(|_| rng.flip() || trial == 0).collect();
+                        let (mut r1, mut r2) = (rng.clone(), rng.clone());
+                        let a = create_split(&exact, &subset, &mut r1);
+                        let b = create_split(&fast, &subset, &mut r2);
+                        let bits = |s: &Split| {
+                            let mut b: Vec<u32> = s.v.iter().map(|x| x.to_bits()).collect();
+                            b.extend([s.a.to_bits(), s.df.to_bits()]);
+                            b
+                        };
+                        assert_eq!(bits(&a), bits(&b), "{name} d={d} {metric:?} trial {trial}");
+                        assert_eq!(r1.next_u64(), r2.next_u64(), "same draws");
                     }
                 }
             }
