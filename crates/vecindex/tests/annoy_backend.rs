@@ -23,6 +23,31 @@ fn load_npz(path: &Path) -> (Vec<i64>, Vec<f32>) {
     (ids, d)
 }
 
+/// PyPI annoy builds `base` (one thread, `seed`) and saves it to `out`.
+fn annoy_build(
+    py: &Path,
+    d: usize,
+    metric: &str,
+    base: &Path,
+    trees: usize,
+    seed: u64,
+    out: &Path,
+) {
+    common::run_python(
+        py,
+        "annoy_peer.py",
+        &[
+            "build",
+            &d.to_string(),
+            metric,
+            base.to_str().unwrap(),
+            &trees.to_string(),
+            &seed.to_string(),
+            out.to_str().unwrap(),
+        ],
+    );
+}
+
 const METRICS: &[&str] = &["angular", "euclidean", "manhattan", "dot", "hamming"];
 
 fn data(metric: &str, n: usize, d: usize, seed: u64) -> Vec<f32> {
@@ -100,19 +125,7 @@ fn annoy_reads_our_files_and_we_read_annoys() {
         }
         // annoy → us: same seed, same data: the same file size (same structure), same answers.
         let apath = dir.path().join("annoy.ann");
-        common::run_python(
-            &py,
-            "annoy_peer.py",
-            &[
-                "build",
-                &d.to_string(),
-                metric,
-                bpath.to_str().unwrap(),
-                "8",
-                "42",
-                apath.to_str().unwrap(),
-            ],
-        );
+        annoy_build(&py, d, metric, &bpath, 8, 42, &apath);
         assert_eq!(
             std::fs::metadata(&apath).unwrap().len(),
             std::fs::metadata(&opath).unwrap().len(),
@@ -190,19 +203,7 @@ fn one_thread_forests_are_byte_identical_to_annoys() {
         let opath = dir.path().join("ours.ann");
         ours.save(&opath).unwrap();
         let apath = dir.path().join("annoy.ann");
-        common::run_python(
-            &py,
-            "annoy_peer.py",
-            &[
-                "build",
-                &d.to_string(),
-                metric,
-                bpath.to_str().unwrap(),
-                "5",
-                "42",
-                apath.to_str().unwrap(),
-            ],
-        );
+        annoy_build(&py, d, metric, &bpath, 5, 42, &apath);
         let (a, o) = (
             std::fs::read(&apath).unwrap(),
             std::fs::read(&opath).unwrap(),

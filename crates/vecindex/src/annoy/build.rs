@@ -806,6 +806,28 @@ mod tests {
         assert_eq!([r.index(100), r.index(100), r.index(100)], [61, 66, 38]);
     }
 
+    /// Float-metric items over `v` (no binary16 copies, estimates on).
+    fn float_items<'a>(
+        metric: AnnoyMetric,
+        d: usize,
+        v: &'a [f32],
+        present: &'a [bool],
+        norms: &'a [f32],
+        dot_factors: &'a [f32],
+    ) -> Items<'a> {
+        Items {
+            layout: NodeLayout::new(metric, d),
+            n_items: v.len() / d,
+            v,
+            bits: &[],
+            present,
+            norms,
+            dot_factors,
+            half: None,
+            estimates: true,
+        }
+    }
+
     /// Data sets the half-precision pass must get right: ordinary, far from the origin (the
     /// pass cannot decide), integer-valued with duplicates (exact-zero margins and their coin
     /// flips), binary16 subnormals, values near binary16's largest.
@@ -854,17 +876,7 @@ mod tests {
                 ] {
                     let present = vec![true; n];
                     let dfs = vec![0.5f32; n];
-                    let items = Items {
-                        layout: NodeLayout::new(metric, d),
-                        n_items: n,
-                        v: &v,
-                        bits: &[],
-                        present: &present,
-                        norms: &sq,
-                        dot_factors: &dfs,
-                        half: None,
-                        estimates: true,
-                    };
+                    let items = float_items(metric, d, &v, &present, &sq, &dfs);
                     let all: Vec<i32> = (0..n as i32).collect();
                     let (mut undecided, mut zeros, mut seen) = (0, 0, 0);
                     for trial in 0..20u64 {
@@ -928,20 +940,10 @@ mod tests {
                     AnnoyMetric::Dot,
                 ] {
                     let present = vec![true; n];
+                    let fast = float_items(metric, d, &v, &present, &sq, &dfs);
                     let exact = Items {
-                        layout: NodeLayout::new(metric, d),
-                        n_items: n,
-                        v: &v,
-                        bits: &[],
-                        present: &present,
-                        norms: &sq,
-                        dot_factors: &dfs,
-                        half: None,
                         estimates: false,
-                    };
-                    let fast = Items {
-                        estimates: true,
-                        ..exact
+                        ..fast
                     };
                     for trial in 0..30u64 {
                         let mut rng = Kiss64::new(trial);
