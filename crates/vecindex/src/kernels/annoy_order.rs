@@ -176,8 +176,9 @@ mod avx2 {
         out
     }
 
-    /// Like `reduce_rows` but in any order: two fused accumulators per row (a shorter
-    /// dependency chain), for estimates. Caller guarantees equal lengths and AVX2+FMA.
+    /// Like `reduce_rows` but in any order: four fused accumulators per row over 32-value
+    /// blocks (a short dependency chain), for estimates. Caller guarantees equal lengths and
+    /// AVX2+FMA.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn estimate_rows<const OP: u8, const R: usize>(
@@ -185,8 +186,7 @@ mod avx2 {
         rows: [&[f32]; R],
     ) -> [f32; R] {
         let n = y.len();
-        let body = n / 16 * 16;
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let mut acc = [[_mm256_setzero_ps(); 4]; R];
         let step = |a: __m256, x: __m256, y: __m256| match OP {
             DOT => _mm256_fmadd_ps(x, y, a),
             L2 => {
@@ -196,20 +196,30 @@ mod avx2 {
             _ => _mm256_add_ps(a, term::<OP>(x, y)),
         };
         let mut i = 0;
-        while i < body {
-            // SAFETY (loads): i + 16 <= body <= n, inside `y` and every row.
-            let y0 = _mm256_loadu_ps(y.as_ptr().add(i));
-            let y1 = _mm256_loadu_ps(y.as_ptr().add(i + 8));
-            for (a, row) in acc.iter_mut().zip(&rows) {
-                a[0] = step(a[0], _mm256_loadu_ps(row.as_ptr().add(i)), y0);
-                a[1] = step(a[1], _mm256_loadu_ps(row.as_ptr().add(i + 8)), y1);
+        // SAFETY (loads): every load below is at i + 8 * u + 8 <= n, inside `y` and every row.
+        while i + 32 <= n {
+            for u in 0..4 {
+                let yv = _mm256_loadu_ps(y.as_ptr().add(i + 8 * u));
+                for (a, row) in acc.iter_mut().zip(&rows) {
+                    a[u] = step(a[u], _mm256_loadu_ps(row.as_ptr().add(i + 8 * u)), yv);
+                }
             }
-            i += 16;
+            i += 32;
+        }
+        while i + 8 <= n {
+            let yv = _mm256_loadu_ps(y.as_ptr().add(i));
+            for (a, row) in acc.iter_mut().zip(&rows) {
+                a[0] = step(a[0], _mm256_loadu_ps(row.as_ptr().add(i)), yv);
+            }
+            i += 8;
         }
         let mut out = [0.0f32; R];
         for ((o, a), row) in out.iter_mut().zip(acc).zip(&rows) {
-            *o = hsum(_mm256_add_ps(a[0], a[1]));
-            for (x, v) in row[body..].iter().zip(&y[body..]) {
+            *o = hsum(_mm256_add_ps(
+                _mm256_add_ps(a[0], a[1]),
+                _mm256_add_ps(a[2], a[3]),
+            ));
+            for (x, v) in row[i..].iter().zip(&y[i..]) {
                 *o += super::term::<OP>(*x, *v);
             }
         }
@@ -528,6 +538,39 @@ mod tests {
             let four = dot_x4(&b, [&a, &c, &a, &b]);
             assert_eq!(four[0].to_bits(), want.to_bits());
             assert_eq!(four[3].to_bits(), dot(&b, &b).to_bits());
+        }
+    }
+
+    #[test]
+    fn estimates_stay_within_the_documented_bound() {
+        for n in 0..100 {
+            let (p, q, y) = (values(n, 3), values(n, 4), values(n, 5));
+            let gamma = (n as f64 + 16.0) * 2f64.powi(-24);
+            let check = |got: [f32; 2], term: &dyn Fn(f32, f32) -> f64, what: &str| {
+                for (g, r) in got.iter().zip([&p, &q]) {
+                    let exact: f64 = r.iter().zip(&y).map(|(a, b)| term(*a, *b)).sum();
+                    let mag: f64 = r.iter().zip(&y).map(|(a, b)| term(*a, *b).abs()).sum();
+                    assert!(
+                        (*g as f64 - exact).abs() <= gamma * mag + 1e-30,
+                        "{what} n={n}: {g} vs {exact}"
+                    );
+                }
+            };
+            check(
+                estimate_x2::<EST_DOT>(&p, &q, &y),
+                &|a, b| a as f64 * b as f64,
+                "dot",
+            );
+            check(
+                estimate_x2::<EST_L2>(&p, &q, &y),
+                &|a, b| ((a - b) as f64).powi(2),
+                "l2",
+            );
+            check(
+                estimate_x2::<EST_L1>(&p, &q, &y),
+                &|a, b| ((a - b) as f64).abs(),
+                "l1",
+            );
         }
     }
 
