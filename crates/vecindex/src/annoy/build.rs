@@ -310,10 +310,12 @@ fn two_means_estimates(
         }
         AnnoyMetric::Dot => {
             let pq = estimate_x2::<EST_DOT>(p, q, y);
-            let e = cn.map(|n| 4.0 * gamma * (n * yy).sqrt() + f32::MIN_POSITIVE);
-            e.iter()
-                .all(|x| x.is_finite())
-                .then_some((pq.map(|x| -x), e))
+            // 4γ·|p|·|y| ≤ 2γ·(|p|² + 1)·|y|: no square root waits on the centroid's norm
+            // (|p| stays near 1 here, where the two agree). An infinite or NaN bound never
+            // decides, so overflow falls back to the exact path.
+            let ny = yy.sqrt();
+            let e = cn.map(|n| 2.0 * gamma * (n + 1.0) * ny + f32::MIN_POSITIVE);
+            Some((pq.map(|x| -x), e))
         }
         AnnoyMetric::Euclidean => {
             let d = estimate_x2::<EST_L2>(p, q, y);
