@@ -808,6 +808,13 @@ mod tests {
         assert_eq!([r.index(100), r.index(100), r.index(100)], [61, 66, 38]);
     }
 
+    const FLOAT_METRICS: [AnnoyMetric; 4] = [
+        AnnoyMetric::Angular,
+        AnnoyMetric::Euclidean,
+        AnnoyMetric::Manhattan,
+        AnnoyMetric::Dot,
+    ];
+
     /// Float-metric items over `v` (no binary16 copies, estimates on).
     fn float_items<'a>(
         metric: AnnoyMetric,
@@ -870,12 +877,7 @@ mod tests {
                 let n = v.len() / d;
                 let sq = kernels::row_norms(&v, d);
                 let half = HalfRows::new(&v, d, None, 1).expect("in range");
-                for metric in [
-                    AnnoyMetric::Angular,
-                    AnnoyMetric::Euclidean,
-                    AnnoyMetric::Manhattan,
-                    AnnoyMetric::Dot,
-                ] {
+                for metric in FLOAT_METRICS {
                     let present = vec![true; n];
                     let dfs = vec![0.5f32; n];
                     let items = float_items(metric, d, &v, &present, &sq, &dfs);
@@ -935,12 +937,7 @@ mod tests {
                 let n = v.len() / d;
                 let sq: Vec<f32> = v.chunks(d).map(|r| annoy_order::dot(r, r)).collect();
                 let (dfs, _) = annoy_order::dot_factors(&sq);
-                for metric in [
-                    AnnoyMetric::Angular,
-                    AnnoyMetric::Euclidean,
-                    AnnoyMetric::Manhattan,
-                    AnnoyMetric::Dot,
-                ] {
+                for metric in FLOAT_METRICS {
                     let present = vec![true; n];
                     let fast = float_items(metric, d, &v, &present, &sq, &dfs);
                     let exact = Items {
