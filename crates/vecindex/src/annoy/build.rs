@@ -8,6 +8,9 @@
 
 use super::layout::{AnnoyMetric, NodeLayout};
 use crate::kernels;
+// Splits use annoy's own float arithmetic, so that every comparison comes out as in annoy and
+// the trees are annoy's (see `kernels::annoy_order`).
+use crate::kernels::annoy_order;
 use rayon::prelude::*;
 
 /// annoy's Kiss64 generator.
@@ -234,22 +237,18 @@ struct Split {
     bit: u64,
 }
 
-// Splits use annoy's own float arithmetic (see `kernels::annoy_order`), so that comparisons
-// come out as in annoy and the trees are annoy's.
-use crate::kernels::annoy_order;
-
-fn f32_dot(a: &[f32], b: &[f32]) -> f32 {
-    annoy_order::dot(a, b)
-}
-
-fn normalize(v: &mut [f32]) {
-    annoy_order::normalize(v)
-}
-
 /// annoy's angular two-means distance from a known dot(p, y); a zero cached norm is recomputed.
 fn angular_dist_from(py: f32, pn: f32, p: &[f32], yn: f32, y: &[f32]) -> f32 {
-    let pp = if pn != 0.0 { pn } else { f32_dot(p, p) };
-    let qq = if yn != 0.0 { yn } else { f32_dot(y, y) };
+    let pp = if pn != 0.0 {
+        pn
+    } else {
+        annoy_order::dot(p, p)
+    };
+    let qq = if yn != 0.0 {
+        yn
+    } else {
+        annoy_order::dot(y, y)
+    };
     annoy_order::angular_distance(py, pp, qq)
 }
 
@@ -378,14 +377,14 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
         annoy_order::normalize_with_factor(&mut p, &mut pdf);
         annoy_order::normalize_with_factor(&mut q, &mut qdf);
     } else if cosine {
-        normalize(&mut p);
-        normalize(&mut q);
+        annoy_order::normalize(&mut p);
+        annoy_order::normalize(&mut q);
     }
     let f = p.len();
-    // Both centroids in one buffer, their squared norms (angular) and counts in arrays: which
+    // Both centroids in one buffer, their squared norms and counts in arrays: which
     // one a sample moves is data-dependent and unpredictable, so it is chosen by index rather
     // than by a branch.
-    let mut cn = [f32_dot(&p, &p), f32_dot(&q, &q)];
+    let mut cn = [annoy_order::dot(&p, &p), annoy_order::dot(&q, &q)];
     let gamma = (f as f32 + 16.0) * F32_UNIT;
     let mut c = [p, q].concat();
     let mut cnt = [1i32; 2];
@@ -445,7 +444,6 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
             cnt[s] += 1;
         }
     }
-
     let (p, q) = c.split_at(f);
     let mut n: Vec<f32> = p.iter().zip(q).map(|(a, b)| a - b).collect();
     let mut a = 0.0f32;
@@ -456,12 +454,12 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
             annoy_order::normalize_with_factor(&mut n, &mut df);
         }
         AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => {
-            normalize(&mut n);
+            annoy_order::normalize(&mut n);
             for z in 0..n.len() {
                 a += -n[z] * (p[z] + q[z]) / 2.0;
             }
         }
-        _ => normalize(&mut n),
+        _ => annoy_order::normalize(&mut n),
     }
     Split {
         v: n,
@@ -473,9 +471,11 @@ fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
 
 fn margin(items: &Items<'_>, s: &Split, y: usize) -> f32 {
     match items.layout.metric {
-        AnnoyMetric::Angular => f32_dot(&s.v, items.row(y)),
-        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => s.a + f32_dot(&s.v, items.row(y)),
-        AnnoyMetric::Dot => f32_dot(&s.v, items.row(y)) + s.df * s.df,
+        AnnoyMetric::Angular => annoy_order::dot(&s.v, items.row(y)),
+        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => {
+            s.a + annoy_order::dot(&s.v, items.row(y))
+        }
+        AnnoyMetric::Dot => annoy_order::dot(&s.v, items.row(y)) + s.df * s.df,
         AnnoyMetric::Hamming => {
             let pos = s.bit as usize;
             ((items.bits_of(y)[pos / 64] >> (63 - pos % 64)) & 1) as f32

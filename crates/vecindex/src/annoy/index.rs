@@ -46,11 +46,14 @@ pub fn build(
     let n = x.rows();
     let layout = NodeLayout::new(metric, f);
     let present = vec![true; n];
-    // Squared norms for the cosine-like metrics (angular stores them in its nodes; both use
-    // them in two-means).
-    // annoy's summation order, since angular stores them in the file.
+    // Squared norms for the cosine-like metrics (angular stores them in its nodes, so they are
+    // summed in annoy's order; both use them in two-means).
     let norms: Vec<f32> = if matches!(metric, AnnoyMetric::Angular | AnnoyMetric::Dot) {
-        x.iter().map(|r| annoy_order::dot(r, r)).collect()
+        use rayon::prelude::*;
+        x.as_slice()
+            .par_chunks(f.max(1))
+            .map(|r| annoy_order::dot(r, r))
+            .collect()
     } else {
         Vec::new()
     };
