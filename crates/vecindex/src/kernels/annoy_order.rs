@@ -2,7 +2,7 @@
 //! annoy's do (a one-ulp difference in a two-means distance or a margin flips a comparison
 //! now and then, and from there the tree — and the file size — differ).
 //!
-//! This is the arithmetic `pip install annoy` compiles on x86-64 with AVX2+FMA (GCC, `-O3
+//! This is the arithmetic `pip install annoy` compiles on x86-64 with AVX2+FMA (GCC 12, `-O3
 //! -ffast-math -march=native`), read from the compiled `annoylib` (../shared/specs/
 //! annoy-spec.md §2.7 says how much it depends on the build):
 //! - `dot`: one 8-lane accumulator of separate multiplies and adds, reduced as
