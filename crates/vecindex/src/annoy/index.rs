@@ -18,9 +18,6 @@ pub struct BuildParams {
     /// Decide most sides from binary16 copies of the rows (same trees, less memory traffic;
     /// see `build::HalfRows`). Off only to compare against the plain f32 pass.
     pub half_pass: bool,
-    /// Two-means compares fast distance estimates where their error bound allows, annoy's
-    /// exact arithmetic elsewhere (same trees). Off only to compare.
-    pub estimates: bool,
 }
 
 impl Default for BuildParams {
@@ -30,7 +27,6 @@ impl Default for BuildParams {
             threads: 1,
             seed: DEFAULT_SEED,
             half_pass: true,
-            estimates: true,
         }
     }
 }
@@ -90,7 +86,7 @@ pub fn build(
         norms: &norms,
         dot_factors: &dot_factors,
         half: None,
-        estimates: p.estimates,
+        estimates: true,
     };
     let with_half = Items {
         half: half.as_ref(),

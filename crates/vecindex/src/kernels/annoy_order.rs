@@ -285,19 +285,11 @@ mod avx2 {
     }
 }
 
+/// The AVX2+FMA kernel set was chosen for this CPU (`VECINDEX_SIMD=scalar` forces the scalar
+/// code here too; both give the same bits).
+#[cfg(target_arch = "x86_64")]
 fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static AVX2: OnceLock<bool> = OnceLock::new();
-        *AVX2.get_or_init(|| {
-            super::kernels().name != "scalar"
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    super::kernels().name != "scalar"
 }
 
 #[inline]
@@ -352,9 +344,9 @@ fn estimate_rows<const OP: u8, const R: usize>(y: &[f32], rows: [&[f32]; R]) -> 
     reduce_rows_body::<OP, R>(y, rows)
 }
 
-/// [`dot_x2`], [`l2sq_x2`] or [`l1_x2`] (by `metric`: 0, 1, 2) summed in any order, faster: for
-/// estimates whose error the caller bounds by `(d + 16)·2⁻²⁴` times the sum of the terms'
-/// magnitudes (per sum), falling back to the exact ones where that could matter.
+/// [`dot_x2`], [`l2sq_x2`] or [`l1_x2`] (by `OP`, one of the `EST_*` kinds) summed in any
+/// order, faster: for estimates whose error the caller bounds by `(d + 16)·2⁻²⁴` times the sum
+/// of the terms' magnitudes (per sum), falling back to the exact ones where that could matter.
 #[inline]
 pub fn estimate_x2<const OP: u8>(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
     estimate_rows::<OP, 2>(y, [p, q])
@@ -378,22 +370,30 @@ pub fn mean_step(c: &mut [f32], y: &[f32], count: f32, scale: f32, step: f32) ->
     mean_step_body(c, y, count, scale, step)
 }
 
-/// annoy's `1/sqrt(x)` for x > 0: the CPU's reciprocal square root estimate refined by one
-/// Newton step, as GCC's `-ffast-math` emits it (the estimate's bits are the CPU's own, the
-/// same ones annoy gets on this machine). Elsewhere than x86-64, `1/sqrt(x)`.
+/// The CPU's reciprocal square root estimate (`rsqrtss`): its bits are the CPU's own, the same
+/// ones annoy gets on this machine. `None` off x86-64.
 #[inline]
-pub fn rsqrt(x: f32) -> f32 {
+fn rsqrt_estimate(x: f32) -> Option<f32> {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_cvtss_f32, _mm_rsqrt_ss, _mm_set_ss};
         // SAFETY: SSE is part of the x86-64 baseline; the intrinsics only touch registers.
-        let y = unsafe { _mm_cvtss_f32(_mm_rsqrt_ss(_mm_set_ss(x))) };
-        let t = x * y;
-        t.mul_add(y, -3.0) * (y * -0.5)
+        Some(unsafe { _mm_cvtss_f32(_mm_rsqrt_ss(_mm_set_ss(x))) })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        1.0 / x.sqrt()
+        let _ = x;
+        None
+    }
+}
+
+/// annoy's `1/sqrt(x)` for x > 0: the estimate refined by one Newton step, as GCC's
+/// `-ffast-math` emits it. Elsewhere than x86-64, `1/sqrt(x)`.
+#[inline]
+pub fn rsqrt(x: f32) -> f32 {
+    match rsqrt_estimate(x) {
+        Some(y) => (x * y).mul_add(y, -3.0) * (y * -0.5),
+        None => 1.0 / x.sqrt(),
     }
 }
 
@@ -423,17 +423,12 @@ fn sqrt_by_rsqrt(x: f32) -> f32 {
     if x == 0.0 {
         return 0.0;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_cvtss_f32, _mm_rsqrt_ss, _mm_set_ss};
-        // SAFETY: SSE is part of the x86-64 baseline; the intrinsics only touch registers.
-        let y = unsafe { _mm_cvtss_f32(_mm_rsqrt_ss(_mm_set_ss(x))) };
-        let t = x * y;
-        y.mul_add(t, -3.0) * (t * -0.5)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        x.sqrt()
+    match rsqrt_estimate(x) {
+        Some(y) => {
+            let t = x * y;
+            y.mul_add(t, -3.0) * (t * -0.5)
+        }
+        None => x.sqrt(),
     }
 }
 
