@@ -1,0 +1,78 @@
+"""FAISS-compatible indexes (Flat, HNSW, IVF) on the vecindex engine; files are faiss's own."""
+
+from __future__ import annotations
+
+import typing as ty
+
+from .._api import Builder, Index
+from . import _common
+from .base import BaseBuilder, EngineIndexer, FilePath
+
+_FaissIndexType = ty.Literal["Flat", "HNSW", "IVF"]
+_FaissMetric = ty.Literal["IP", "L2"]
+
+_DEFAULT_FAISS_INDEX_TYPE: _FaissIndexType = "Flat"
+_DEFAULT_FAISS_METRIC: _FaissMetric = "L2"
+_DEFAULT_N_LISTS = 100
+_DEFAULT_M = 32
+
+
+class FaissIndexer(EngineIndexer):
+    """A faiss-format index: ``query`` returns squared L2 distances (ascending) or inner products
+    (descending); ``save`` writes a file ``faiss.read_index`` reads."""
+
+
+class FaissBuilder(BaseBuilder):
+    """``torch_rechub.serving.FaissBuilder`` on the vecindex engine.
+
+    Same parameters, order and defaults. Differences: ``index_type`` and ``metric`` are validated
+    (the original silently fell back to Flat / inner product), matched case-insensitively; an
+    IVF index without ``nprobe`` probes max(8, nlists/6) lists instead of faiss's 1 (recall@10
+    ~0.9 instead of ~0.5); ``nprobe`` above ``nlists`` is clamped with a warning; ``efSearch`` and
+    ``nprobe`` also apply to ``from_index_file`` (the original kept the file's). Extra keywords:
+    ``efConstruction`` and ``threads`` (HNSW build)."""
+
+    def __init__(
+        self,
+        index_type: _FaissIndexType = _DEFAULT_FAISS_INDEX_TYPE,
+        metric: _FaissMetric = _DEFAULT_FAISS_METRIC,
+        *,
+        m: int = _DEFAULT_M,
+        nlists: int = _DEFAULT_N_LISTS,
+        efSearch: ty.Optional[int] = None,
+        nprobe: ty.Optional[int] = None,
+        efConstruction: ty.Optional[int] = None,
+        threads: ty.Optional[int] = None,
+    ) -> None:
+        kind = str(index_type).upper()
+        config: ty.Dict[str, ty.Any] = {"index_type": index_type, "metric": metric}
+        if kind == "HNSW":
+            config.update(m=m, efSearch=efSearch, efConstruction=efConstruction, threads=threads)
+        elif kind == "IVF":
+            nprobe = _common.clamp_nprobe(nprobe, nlists, "faiss")
+            config.update(nlists=nlists, nprobe=nprobe)
+        self._builder = Builder("faiss", **config)
+        self._efSearch = efSearch
+        self._nprobe = nprobe
+
+    def from_embeddings(self, embeddings: ty.Any, ids: ty.Any = None) -> ty.ContextManager[FaissIndexer]:
+        """Builds the index when the ``with`` block is entered; ``ids``: optional int64 ids."""
+        return _common.opened(_common.build(self._builder, embeddings, ids), FaissIndexer)
+
+    def from_index_file(self, index_file: FilePath) -> ty.ContextManager[FaissIndexer]:
+        """Opens a faiss file (ours or ``faiss.write_index``'s)."""
+        return _common.opened(lambda: self._load(index_file), FaissIndexer)
+
+    def _load(self, index_file: FilePath) -> Index:
+        index = Builder("faiss").from_index_file(index_file)
+        try:
+            kind = index.info["index_type"]
+            if kind == "HNSW" and self._efSearch is not None:
+                index.set_param("efSearch", self._efSearch)
+            if kind == "IVF" and self._nprobe is not None:
+                nlists = int(index.info["params"].get("nlists", self._nprobe))
+                index.set_param("nprobe", _common.clamp_nprobe(self._nprobe, nlists, "faiss"))
+        except BaseException:
+            index.close()
+            raise
+        return index
