@@ -104,10 +104,7 @@ class Index:
         if self.closed:
             return f"<vecindex.Index ({self._backend}) closed>"
         i = self.info
-        return (
-            f"<vecindex.Index {i['backend']} {i['index_type']} metric={i['metric']} "
-            f"n={i['n']} d={i['dim']}>"
-        )
+        return f"<vecindex.Index {i['backend']} {i['index_type']} metric={self.metric} n={i['n']} d={i['dim']}>"
 
 
 class Builder:

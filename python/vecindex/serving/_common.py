@@ -29,8 +29,8 @@ def build(builder: Builder, embeddings: ty.Any, ids: ty.Any) -> ty.Callable[[], 
 
 
 def clamp_nprobe(nprobe: ty.Optional[int], nlists: int, backend: str) -> ty.Optional[int]:
-    """faiss (and Milvus) accept ``nprobe`` above the number of lists and probe them all; the
-    engine refuses it, so the drop-in clamps it as they do and says so."""
+    """faiss accepts ``nprobe`` above the number of lists and silently probes them all; the
+    drop-in does the same and says so (Milvus takes such an nprobe as it is)."""
     if nprobe is not None and isinstance(nlists, int) and nlists >= 1 and nprobe > nlists:
         warnings.warn(
             f"{backend}: nprobe={nprobe} exceeds the number of lists ({nlists}); "

@@ -33,8 +33,7 @@ class MilvusBuilder(BaseBuilder):
     ``name`` prefixes the generated collection name (the original also used it as the connection
     alias); the collection is dropped when the ``with`` block ends unless the indexer was saved,
     and also when the build fails half-way. Differences: inserts are batched (no 64 MiB limit),
-    ``ef`` below ``top_k`` is raised to ``top_k``, ``nprobe`` above ``nlist`` is clamped with a
-    warning, an IVF index without ``nprobe`` probes max(8, nlist/6) lists, and ``save`` /
+    ``ef`` below ``top_k`` is raised to ``top_k`` (the server refuses ef < k), an IVF index without ``nprobe`` probes max(8, nlist/6) lists, and ``save`` /
     ``from_index_file`` work (a JSON handle naming the server and collection; the original raised
     NotImplementedError). Extra keywords: ``uri``, ``token``, ``user``, ``password``, ``db_name``,
     ``collection`` (a named collection that persists), ``overwrite``, ``efConstruction``,
@@ -80,7 +79,6 @@ class MilvusBuilder(BaseBuilder):
         if kind == "HNSW":
             config.update(m=m, ef=ef, efConstruction=efConstruction)
         elif kind == "IVF_FLAT":
-            nprobe = _common.clamp_nprobe(nprobe, nlist, "Milvus")
             config.update(nlist=nlist, nprobe=nprobe)
         self._builder = Builder("milvus", **config, **self._connection)
         self._ef = ef
