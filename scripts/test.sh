@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The one test command: sets up what the tests need (a local venv with faiss-cpu, numpy, the other
-# peers and the Milvus 2.3.5 server from PyPI), starts Milvus on 127.0.0.1, runs every test of the
-# workspace, checks that no Milvus collection was left behind, and stops the server.
+# peers, torch, torch-rechub and the Milvus 2.3.5 server from PyPI), starts Milvus on 127.0.0.1,
+# runs every test of the workspace, installs the Python package into the venv (`pip install .`)
+# and runs its tests under pytest (torch-rechub's own test_serving.py among them), checks that no
+# Milvus collection was left behind, and stops the server.
 # Peer and Milvus tests fail (not skip) here because VECINDEX_REQUIRE_PEERS is set.
 #
 #   ./scripts/test.sh                 everything (what CI runs)
 #   ./scripts/test.sh --no-milvus     skip starting Milvus; its tests then skip with a notice
 #   ./scripts/test.sh [cargo test args...]   e.g. ./scripts/test.sh -p vecindex --test milvus
+#                                     (with cargo test args the Python tests are not run)
+#   ./scripts/test.sh --python-only   only the Python package's tests
 #
 # VECINDEX_MILVUS_URI=http://host:port uses an already running server instead of starting one.
 set -euo pipefail
@@ -14,10 +18,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 milvus=1
+rust=1
 args=()
 for a in "$@"; do
-  if [ "$a" = "--no-milvus" ]; then milvus=0; else args+=("$a"); fi
+  case "$a" in
+    --no-milvus) milvus=0 ;;
+    --python-only) rust=0 ;;
+    *) args+=("$a") ;;
+  esac
 done
+python=1
+[ ${#args[@]} -eq 0 ] || python=0
 
 py="$(bash scripts/venv.sh)"
 export VECINDEX_PYTHON="$py"
@@ -26,7 +37,13 @@ export VECINDEX_REQUIRE_PEERS=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
 # Compile first, so the server is not kept waiting through a cold build.
-cargo test --release --workspace --no-run ${args[@]+"${args[@]}"}
+if [ "$rust" = 1 ]; then
+  cargo test --release --workspace --no-run ${args[@]+"${args[@]}"}
+fi
+if [ "$python" = 1 ]; then
+  echo "building and installing the vecindex Python package into the venv (pip install .) ..." >&2
+  "$py" -m pip install --quiet --force-reinstall --no-deps . >&2
+fi
 
 mpid=""
 stop_milvus() {
@@ -47,7 +64,15 @@ elif [ "$milvus" = 0 ]; then
   export VECINDEX_NO_MILVUS=1
 fi
 
-cargo test --release --workspace --no-fail-fast ${args[@]+"${args[@]}"}
+status=0
+if [ "$rust" = 1 ]; then
+  cargo test --release --workspace --no-fail-fast ${args[@]+"${args[@]}"} || status=$?
+fi
+if [ "$python" = 1 ]; then
+  # Run from outside the source tree, so `import vecindex` is the installed package.
+  (cd python/tests && "$py" -m pytest -q -p no:cacheprovider .) || status=$?
+fi
+[ "$status" = 0 ] || exit "$status"
 
 if [ -n "${VECINDEX_MILVUS_URI:-}" ]; then
   # Every collection a test makes is dropped by the test (temporary ones with their indexer).

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Creates (only if missing or incomplete) the local Python venv with the peer libraries the tests
-# and benchmarks compare against, and the Milvus server package. Sourced by test.sh and bench.sh; prints the python path.
+# and benchmarks compare against, what the Python package's tests need (torch, pytest, maturin,
+# torch-rechub 0.9.0 with pymilvus), and the Milvus server package. Used by test.sh and bench.sh;
+# prints the python path.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -17,5 +19,14 @@ fi
 if [ ! -x "$venv/bin/milvus-server" ]; then
   echo "installing milvus==2.3.5 into $venv ..." >&2
   "$py" -m pip install --quiet milvus==2.3.5 >&2
+fi
+# The Python package's tests: torch (PyPI's wheel is the large CUDA build; installed once per
+# venv), torch-rechub 0.9.0 for the parity tests (its serving module imports faiss, annoy and
+# pymilvus; the pins keep pymilvus 2.3.7, which matches the 2.3.5 server, importable).
+pytest_need="torch==2.12.1 torch-rechub==0.9.0 pymilvus==2.3.7 setuptools<70 marshmallow<4 pytest>=8 maturin>=1.16,<2"
+if ! "$py" -c "import torch, torch_rechub, pymilvus, pytest, maturin" >/dev/null 2>&1; then
+  echo "installing the Python test dependencies into $venv (torch is ~3 GB with its CUDA libraries) ..." >&2
+  # shellcheck disable=SC2086
+  "$py" -m pip install --quiet $pytest_need >&2
 fi
 echo "$py"

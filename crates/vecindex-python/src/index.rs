@@ -149,6 +149,31 @@ impl Index {
         to_numpy(py, result)
     }
 
+    /// For benchmarks: the best wall time in seconds of `repeat` calls of the engine's own query
+    /// (no Python in the loop), so the Python call's overhead can be measured beside it.
+    fn _bench_query(
+        &self,
+        py: Python<'_>,
+        queries: PyReadonlyArray2<'_, f32>,
+        top_k: usize,
+        repeat: usize,
+    ) -> PyResult<f64> {
+        let data = queries.as_slice()?;
+        let d = queries.shape()[1];
+        detached(py, || {
+            self.with(|ix| {
+                let q = view(data, d)?;
+                let mut best = f64::INFINITY;
+                for _ in 0..repeat.max(1) {
+                    let t = std::time::Instant::now();
+                    std::hint::black_box(ix.query(q, top_k)?);
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                Ok(best)
+            })
+        })
+    }
+
     /// Writes the index atomically in its backend's format (faiss/annoy file, Milvus handle).
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         detached(py, || self.with(|ix| ix.save(&path)))
