@@ -149,14 +149,16 @@ impl Index {
         to_numpy(py, result)
     }
 
-    /// For benchmarks: the best wall time in seconds of `repeat` calls of the engine's own query
-    /// (no Python in the loop), so the Python call's overhead can be measured beside it.
+    /// For benchmarks: the engine's own query timed in Rust (no Python in the loop), so the
+    /// Python call's overhead can be measured beside it. Returns the best of `repeat` runs, in
+    /// seconds, of one batch call over all rows, or (`per_row`) of one call per row in turn.
     fn _bench_query(
         &self,
         py: Python<'_>,
         queries: PyReadonlyArray2<'_, f32>,
         top_k: usize,
         repeat: usize,
+        per_row: bool,
     ) -> PyResult<f64> {
         let data = queries.as_slice()?;
         let d = queries.shape()[1];
@@ -166,7 +168,13 @@ impl Index {
                 let mut best = f64::INFINITY;
                 for _ in 0..repeat.max(1) {
                     let t = std::time::Instant::now();
-                    std::hint::black_box(ix.query(q, top_k)?);
+                    if per_row {
+                        for i in 0..q.rows() {
+                            std::hint::black_box(ix.query(q.slice_rows(i, i + 1), top_k)?);
+                        }
+                    } else {
+                        std::hint::black_box(ix.query(q, top_k)?);
+                    }
                     best = best.min(t.elapsed().as_secs_f64());
                 }
                 Ok(best)
