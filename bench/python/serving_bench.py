@@ -106,6 +106,23 @@ def run_e2e(factory, model, cfg, items, queries):
     return t1 - t0, t2 - t1, ids.numpy()
 
 
+def exact_kind(metric):
+    """The exact search that judges an index of ``metric``: "L2", "IP" or "cos"."""
+    return {"L2": "L2", "euclidean": "L2", "IP": "IP", "dot": "IP"}.get(metric, "cos")
+
+
+def exact_truth(items, queries, kind):
+    if kind == "cos":
+        items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-30)
+        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-30)
+    ids, _ = vecindex.exact_knn(items.astype(np.float32), queries.astype(np.float32), 10, "L2" if kind == "L2" else "IP")
+    return ids
+
+
+def recall(got, truth):
+    return float(np.mean([len(set(g) & set(t)) / len(t) for g, t in zip(got, truth)]))
+
+
 def drop_leaked(uri, prefix):
     import json
     import urllib.request
@@ -125,11 +142,15 @@ def end_to_end(sets, threads, milvus_uri, repeat):
     import torch_rechub.serving as original
 
     print(f"\n### vecindex.serving vs torch_rechub.serving, {threads} thread(s)\n")
-    print("| data | backend | index | build s (theirs / ours) | build ratio | query s (theirs / ours) | query ratio | end-to-end ratio | same top-10 |")
+    print("| data | backend | index | build s (theirs / ours) | build ratio | query s (theirs / ours) | query ratio | end-to-end ratio | recall@10 (theirs / ours) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, (items_np, queries_np) in sets.items():
         items, queries = torch.from_numpy(items_np), torch.from_numpy(queries_np)
+        truths = {}
         for model, label, cfg in e2e_configs(threads, milvus_uri):
+            kind = exact_kind(cfg["metric"])
+            if kind not in truths:
+                truths[kind] = exact_truth(items_np, queries_np, kind)
             if model in ("annoy", "milvus"):
                 cfg = dict(cfg, d=items.shape[1])
             runs = {"theirs": [], "ours": []}
@@ -149,14 +170,15 @@ def end_to_end(sets, threads, milvus_uri, repeat):
                             drop_leaked(milvus_uri, "rechub_")  # it leaks a failed build's collection
             ob, oq = min(r[0] for r in runs["ours"]), min(r[1] for r in runs["ours"])
             if failed:
-                print(f"| {name} | {model} | {label} | fails / {ob:.2f} | — | — / {oq:.3f} | — | torch-rechub fails: {failed} | — |",
-                      flush=True)
+                ro = recall(runs["ours"][0][2], truths[kind])
+                print(f"| {name} | {model} | {label} | fails / {ob:.2f} | — | — / {oq:.3f} | — | torch-rechub fails: {failed} "
+                      f"| — / {ro:.3f} |", flush=True)
                 continue
             tb, tq = min(r[0] for r in runs["theirs"]), min(r[1] for r in runs["theirs"])
-            same = np.mean(runs["theirs"][0][2] == runs["ours"][0][2])
+            rt, ro = (recall(runs[side][0][2], truths[kind]) for side in ("theirs", "ours"))
             print(
                 f"| {name} | {model} | {label} | {tb:.2f} / {ob:.2f} | {tb / ob:.2f} | {tq:.3f} / {oq:.3f} | "
-                f"{tq / oq:.2f} | {(tb + tq) / (ob + oq):.2f} | {same:.3f} |",
+                f"{tq / oq:.2f} | {(tb + tq) / (ob + oq):.2f} | {rt:.3f} / {ro:.3f} |",
                 flush=True,
             )
 

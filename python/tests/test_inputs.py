@@ -97,9 +97,9 @@ def test_float32_contiguous_input_is_not_copied(monkeypatch, data):
         def __init__(self, native):
             self.native = native
 
-        def build(self, items, ids=None):
+        def build(self, items, ids=None, progress=None):
             seen.append(items)
-            return self.native.build(items, ids)
+            return self.native.build(items, ids, progress)
 
         backend = "faiss"
 
@@ -232,3 +232,31 @@ def test_info_and_metric(data):
         info = index.info
         assert info["index_type"] == "HNSW" and info["n"] == N and info["params"]["m"] == "16"
         assert "HNSW" in repr(index)
+
+
+def test_stub_matches_the_extension_module():
+    """python/vecindex/_native.pyi declares exactly what the compiled module has."""
+    import ast
+    from pathlib import Path
+
+    stub = ast.parse(Path(vecindex.__file__).with_name("_native.pyi").read_text())
+    declared = {}
+    for node in stub.body:
+        if isinstance(node, ast.ClassDef):
+            declared[node.name] = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+        elif isinstance(node, ast.FunctionDef):
+            declared[node.name] = None
+        elif isinstance(node, ast.AnnAssign) and not node.target.id.startswith("_") or (
+            isinstance(node, ast.AnnAssign) and node.target.id == "__version__"
+        ):
+            declared[node.target.id] = None
+    native = vecindex._native
+    public = {n for n in dir(native) if not n.startswith("_") or n == "__version__"}
+    assert public == set(declared), (public ^ set(declared))
+    for cls, methods in declared.items():
+        if methods is None:
+            continue
+        have = {n for n in dir(getattr(native, cls)) if not n.startswith("__") or n in ("__init__", "__len__")}
+        missing = methods - have - {"__init__"}
+        extra = {n for n in have if not n.startswith("__")} - methods
+        assert not missing and not extra, (cls, missing, extra)

@@ -193,3 +193,30 @@ def test_garbage_input_never_crashes_the_interpreter():
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.startswith("ok"), r.stdout
     assert "RuntimeError" not in r.stdout and "internal error" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "backend,config,stage",
+    [("faiss", dict(index_type="HNSW"), "HNSW build"), ("faiss", dict(index_type="IVF", nlists=20), "k-means"),
+     ("annoy", dict(n_trees=8), "annoy build")],
+)
+def test_progress_callback(backend, config, stage):
+    items = clustered(5000, 16, 6)
+    calls = []
+    with vecindex.builder_factory(backend, **config).from_embeddings(items, progress=lambda *a: calls.append(a)) as ix:
+        assert len(ix) == 5000
+    stages = {c[0] for c in calls}
+    assert stage in stages, stages
+    last = [c for c in calls if c[0] == stage][-1]
+    assert last[1] == last[2] > 0  # the stage reached its total
+
+    class Stop(Exception):
+        pass
+
+    def stop(stage, done, total):
+        raise Stop(stage)
+
+    with pytest.raises(Stop):
+        vecindex.builder_factory(backend, **config).from_embeddings(items, progress=stop)
+    with pytest.raises(TypeError, match="progress"):
+        vecindex.builder_factory(backend, **config).from_embeddings(items, progress="yes")

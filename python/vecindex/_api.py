@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -125,12 +126,22 @@ class Builder:
     def config(self) -> Dict[str, Any]:
         return dict(self._config)
 
-    def from_embeddings(self, embeddings: Any, ids: Any = None) -> Index:
+    def from_embeddings(self, embeddings: Any, ids: Any = None, progress: Any = None) -> Index:
         """Builds an index over the rows of ``embeddings`` (n, d); row i gets id i, or ``ids[i]``
-        (64-bit, unique, not -1). The GIL is released; Ctrl-C stops the build."""
+        (64-bit, unique, not -1). The GIL is released; Ctrl-C stops the build.
+
+        ``progress``: ``True`` prints the build's stages on stderr, or a callable
+        ``progress(stage, done, total)`` is called at each checkpoint (an exception it raises
+        stops the build and propagates)."""
         x, _ = as_matrix(embeddings, "embeddings")
         id_arr: Optional[np.ndarray] = None if ids is None else as_ids(ids, x.shape[0])
-        return Index(self._native.build(x, id_arr), self.backend)
+        if progress is True:
+            progress = _print_progress
+        elif progress is False:
+            progress = None
+        elif progress is not None and not callable(progress):
+            raise TypeError("progress must be True, False, None or a callable(stage, done, total)")
+        return Index(self._native.build(x, id_arr, progress), self.backend)
 
     def from_index_file(self, path: PathLike) -> Index:
         """Opens a saved index: a faiss file (also from ``faiss.write_index``), an annoy file
@@ -141,6 +152,13 @@ class Builder:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
         return f"vecindex.builder_factory({self.backend!r}{', ' if args else ''}{args})"
+
+
+def _print_progress(stage: str, done: int, total: int) -> None:
+    pct = 100.0 * done / total if total else 100.0
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\rvecindex: {stage} {done}/{total} ({pct:.0f}%)  {end}")
+    sys.stderr.flush()
 
 
 def builder_factory(backend: str, **config: Any) -> Builder:

@@ -34,9 +34,9 @@ def _tensor_to_numpy(t: Any, what: str) -> np.ndarray:
     return t.numpy()  # integer and bool tensors are refused by as_matrix's dtype check
 
 
-def as_matrix(x: Any, what: str = "embeddings") -> Tuple[np.ndarray, bool]:
-    """``(array, was_torch)``: ``x`` as a C-contiguous float32 2-D array. A C-contiguous float32
-    input is returned as is (no copy); other float dtypes and strided inputs are converted once."""
+def as_float_array(x: Any, what: str) -> Tuple[np.ndarray, bool]:
+    """``(array, was_torch)``: ``x`` as a numpy float array of any shape (a view where possible);
+    integer, bool, complex and non-numeric inputs are refused with a TypeError."""
     was_torch = is_torch_tensor(x)
     if was_torch:
         arr = _tensor_to_numpy(x, what)
@@ -59,10 +59,15 @@ def as_matrix(x: Any, what: str = "embeddings") -> Tuple[np.ndarray, bool]:
             f"{what} has dtype {arr.dtype}; vectors must be a float array "
             f"(float32 preferred; float16/float64/bfloat16 are converted)"
         )
+    return arr, was_torch
+
+
+def as_matrix(x: Any, what: str = "embeddings") -> Tuple[np.ndarray, bool]:
+    """``(array, was_torch)``: ``x`` as a C-contiguous float32 2-D array. A C-contiguous float32
+    input is returned as is (no copy); other float dtypes and strided inputs are converted once."""
+    arr, was_torch = as_float_array(x, what)
     if arr.ndim != 2:
-        hint = (
-            "; for a single vector use x.reshape(1, -1)" if arr.ndim == 1 else ""
-        )
+        hint = "; for a single vector use x.reshape(1, -1)" if arr.ndim == 1 else ""
         raise ValueError(
             f"{what} must be 2-D (n, d); got {arr.ndim}-D with shape {tuple(arr.shape)}{hint}"
         )

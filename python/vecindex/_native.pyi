@@ -1,7 +1,7 @@
 """Type stubs of the compiled ``vecindex._native`` extension (crates/vecindex-python)."""
 
 from os import PathLike
-from typing import List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +16,9 @@ class Builder:
     def __init__(self, backend: str, config: List[Tuple[str, str]]) -> None: ...
     @property
     def backend(self) -> str: ...
-    def build(self, items: _F32, ids: Optional[_I64] = None) -> Index: ...
+    def build(
+        self, items: _F32, ids: Optional[_I64] = None, progress: Optional[Callable[[str, int, int], object]] = None
+    ) -> Index: ...
     def load(self, path: _Path) -> Index: ...
 
 class Index:

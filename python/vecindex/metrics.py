@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _native
 from ._api import builder_factory, exact_knn
-from ._convert import as_matrix
+from ._convert import as_float_array, as_matrix
 
 _NAMES = ("NDCG", "MRR", "Recall", "Hit", "Precision")
 
@@ -178,7 +178,7 @@ def match_evaluation(
     Returns ``{"metrics": TopkMetrics, "exact_metrics": TopkMetrics or None, "recall_vs_exact":
     float or None, "predictions": {raw user: [raw items]}}``; the exact figures come from a
     brute-force search with the index's metric (angular/cosine as normalised IP) when ``exact``."""
-    users = np.asarray(user_embedding.detach().cpu() if hasattr(user_embedding, "detach") else user_embedding)
+    users, _ = as_float_array(user_embedding, "user_embedding")
     multi = users.ndim == 3
     n_users = users.shape[0]
     flat_users, _ = as_matrix(users.reshape(-1, users.shape[-1]) if multi else users, "user_embedding")

@@ -6,7 +6,8 @@ use numpy::{
 };
 use pyo3::prelude::*;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
 use vecindex::{Config, Error, Indexer, Neighbors, VectorsView};
 
 /// `(ids, distances)` as numpy arrays of shape `(n_queries, top_k)`.
@@ -54,13 +55,16 @@ impl Builder {
     }
 
     /// Builds an index over the rows of `items` (C-contiguous float32, 2-D), with optional int64
-    /// `ids`. The GIL is released; Ctrl-C stops the build at its next checkpoint.
-    #[pyo3(signature = (items, ids=None))]
+    /// `ids`. The GIL is released; Ctrl-C stops the build at its next checkpoint. `progress`, if
+    /// given, is called as `progress(stage, done, total)` at each checkpoint; if it raises, the
+    /// build stops and the exception propagates.
+    #[pyo3(signature = (items, ids=None, progress=None))]
     fn build(
         &self,
         py: Python<'_>,
         items: PyReadonlyArray2<'_, f32>,
         ids: Option<PyReadonlyArray1<'_, i64>>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Index> {
         let data = items.as_slice()?;
         let d = items.shape()[1];
@@ -69,9 +73,21 @@ impl Builder {
             None => None,
         };
         let (backend, config) = (&self.backend, &self.config);
+        let callback_error: Arc<Mutex<Option<PyErr>>> = Arc::default();
+        let callback_failed = Arc::clone(&callback_error);
         let indexer = interruptible(py, |flag| {
             let mut builder = vecindex::builder_factory(backend, config)?;
-            builder.set_progress(Arc::new(move |_stage: &str, _done, _total| {
+            builder.set_progress(Arc::new(move |stage: &str, done, total| {
+                if let Some(cb) = &progress {
+                    let called = Python::attach(|py| cb.call1(py, (stage, done, total)).map(drop));
+                    if let Err(e) = called {
+                        callback_failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                }
                 stop_if_interrupted(&flag)
             }));
             let items = view(data, d)?;
@@ -79,8 +95,15 @@ impl Builder {
                 Some(ids) => builder.from_embeddings_with_ids(items, ids),
                 None => builder.from_embeddings(items),
             }
-        })?;
-        Ok(Index::new(indexer))
+        });
+        if let Some(e) = callback_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            return Err(e);
+        }
+        Ok(Index::new(indexer?))
     }
 
     /// Opens a saved index (a faiss or annoy file, or a Milvus handle file).

@@ -18,7 +18,8 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// It never reaches Python: [`interruptible`] catches it and raises the pending KeyboardInterrupt.
 struct Interrupted;
 
-/// Stops the build (unwinding with the [`Interrupted`] marker) when `flag` is set. Called from
+/// Stops the build (unwinding with the [`Interrupted`] marker) when `flag` is set (by Ctrl-C, or
+/// by a progress callback that raised). Called from
 /// progress callbacks, which the engine invokes at its checkpoints (each annoy tree, k-means
 /// iteration, HNSW batch of at most 2% of the items, Milvus insert batch). `resume_unwind` skips
 /// the panic hook and rayon re-raises a worker's payload the same way, so nothing is printed.
@@ -95,6 +96,9 @@ where
             return match (outcome, interrupt) {
                 (_, Some(e)) => Err(e),
                 (Ok(r), None) => r.map_err(to_py_err),
+                (Err(payload), None) if payload.is::<Interrupted>() => Err(
+                    PyRuntimeError::new_err("the build was stopped by its progress callback"),
+                ),
                 (Err(payload), None) => Err(panic_to_py(payload)),
             };
         }
