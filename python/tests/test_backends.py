@@ -88,6 +88,11 @@ def test_faiss_ivf_nprobe_and_padding(tmp_path, items, queries, metric):
     theirs = faiss.read_index(str(tmp_path / "ivf.index"))
     theirs.nprobe = 1
     np.testing.assert_array_equal(theirs.search(queries, 400)[1], few_ids.numpy())
+    # the builder's nprobe applies to a reopened file (the original kept the file's), whatever
+    # index_type the builder names
+    with serving.builder_factory("faiss", nprobe=40).from_index_file(tmp_path / "ivf.index") as ix:
+        assert ix.index.info["params"]["nprobe"] == "40"
+        np.testing.assert_array_equal(ix.query(queries, K)[0].numpy(), truth)
 
 
 def test_faiss_nprobe_above_nlists_is_clamped_with_a_warning(items, queries):
