@@ -83,8 +83,8 @@ pub struct QueryArgs {
     /// Query embeddings (.npy, .safetensors or .fvecs).
     #[arg(long)]
     pub queries: PathBuf,
-    /// Results per query.
-    #[arg(short = 'k', long = "top-k")]
+    /// Results per query (at least 1).
+    #[arg(short = 'k', long = "top-k", allow_negative_numbers = true, value_parser = parse_top_k)]
     pub k: usize,
     /// Output .npz (arrays `ids` int64 and `distances` float32), or `-` for JSON lines on stdout.
     #[arg(long)]
@@ -92,6 +92,17 @@ pub struct QueryArgs {
     /// Tensor name inside a .safetensors file holding several.
     #[arg(long)]
     pub tensor: Option<String>,
+}
+
+/// `-k`: a whole number ≥ 1, with an error that says so (clap's own reads `-1` as a flag).
+fn parse_top_k(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<i128>() {
+        Ok(k) if k >= 1 => usize::try_from(k).map_err(|_| format!("{k} is too large")),
+        Ok(k) => Err(format!("{k} is not allowed: top-k must be at least 1")),
+        Err(_) => Err(format!(
+            "'{s}' is not a whole number: top-k must be an integer ≥ 1"
+        )),
+    }
 }
 
 #[derive(Args)]
@@ -155,6 +166,8 @@ pub fn query(a: QueryArgs) -> Result<()> {
     // Query in chunks so a long batch shows progress; results are identical to one call.
     let chunk = 4096.max(nq.div_ceil(100));
     let pb = crate::progress::bar(nq as u64, "querying");
+    // Held here: the engine's chunk results, their concatenation, its npy encoding and the npz.
+    vecindex::api::check_result_size(nq, k, 4)?;
     let mut ids = Vec::with_capacity(nq * k);
     let mut dist = Vec::with_capacity(nq * k);
     let view = queries.view();

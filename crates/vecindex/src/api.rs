@@ -140,14 +140,49 @@ pub(crate) fn check_query(queries: VectorsView<'_>, dim: usize, top_k: usize) ->
     }
     queries.check_dim("query vectors", dim)?;
     queries.check_finite("query")?;
+    check_result_size(queries.rows(), top_k, 1)
+}
+
+/// Checks, before anything is allocated, that `copies` results of `n_queries` × `top_k` slots
+/// (an id and a score each, 12 bytes) can be held: at most 2^31 slots, and no more bytes than
+/// the machine has available (Linux `MemAvailable`, read only for results over 256 MiB). A
+/// caller that also copies or encodes the result counts those copies.
+pub fn check_result_size(n_queries: usize, top_k: usize, copies: usize) -> Result<()> {
     const MAX_SLOTS: usize = 1 << 31;
-    if queries.rows().saturating_mul(top_k) > MAX_SLOTS {
-        return Err(Error::invalid(format!(
-            "{} queries × top_k {top_k} would return more than {MAX_SLOTS} results; query in smaller batches",
-            queries.rows()
-        )));
+    const SLOT_BYTES: usize = 12;
+    let advice = "query fewer rows at a time or a smaller top_k (slots beyond the index's size \
+                  only hold padding)";
+    let slots = match n_queries.checked_mul(top_k) {
+        Some(s) if s <= MAX_SLOTS => s,
+        _ => {
+            return Err(Error::invalid(format!(
+                "{n_queries} queries × top_k {top_k} would return more than {MAX_SLOTS} results; \
+                 {advice}"
+            )))
+        }
+    };
+    let bytes = slots * SLOT_BYTES * copies.max(1);
+    if bytes > 256 << 20 {
+        if let Some(avail) = available_memory() {
+            if bytes as u64 > avail {
+                return Err(Error::invalid(format!(
+                    "{n_queries} queries × top_k {top_k} need {:.1} GiB for the result but only \
+                     {:.1} GiB of memory is available; {advice}",
+                    bytes as f64 / (1u64 << 30) as f64,
+                    avail as f64 / (1u64 << 30) as f64
+                )));
+            }
+        }
     }
     Ok(())
+}
+
+/// Bytes of memory available to new allocations (Linux), if known.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Shared build checks: at least one row, finite values, and (if given) the expected dimension.
@@ -219,6 +254,17 @@ mod tests {
             .to_string()
             .contains("expected 4, got 3"));
         assert!(check_query(v, 3, 1).is_ok());
+        let e = check_result_size(3, usize::MAX, 1).unwrap_err().to_string();
+        assert!(e.contains("more than 2147483648 results"), "{e}");
+        assert!(check_result_size(usize::MAX, 2, 1).is_err());
+        if let Some(avail) = available_memory() {
+            // 2^31 slots are 24 GiB: more than this machine can spare on top of itself
+            let k = (avail / 12 / 2 + 1) as usize;
+            if k.checked_mul(2).is_some_and(|s| s <= 1 << 31) {
+                let e = check_result_size(2, k, 1).unwrap_err().to_string();
+                assert!(e.contains("of memory is available"), "{e}");
+            }
+        }
         assert!(check_items(VectorsView::new(&[], 3).unwrap(), None).is_err());
     }
 }

@@ -139,3 +139,38 @@ fn exact_neighbors_for_annoy_metrics_match_annoy_exhaustive_search() {
         }
     }
 }
+
+/// Sizes from users and files are checked before anything is allocated: a huge top_k is an
+/// error (not a capacity-overflow panic or an abort), and an efSearch far beyond the index size
+/// allocates only what a search can use (and then finds the exact neighbours).
+#[test]
+fn huge_top_k_and_ef_search_are_safe() {
+    let d = 16;
+    let items = vecindex::synth::gaussian(2000, d, 8);
+    let queries = vecindex::synth::gaussian(3, d, 9);
+    let exact = exact_knn(items.view(), queries.view(), Metric::L2, 10).unwrap();
+    for config in [
+        Config::new(),
+        Config::new()
+            .set("index_type", "HNSW")
+            .set("efSearch", 2147483647),
+        Config::new().set("index_type", "IVF").set("nlists", 20),
+    ] {
+        let idx = builder_factory("faiss", &config)
+            .unwrap()
+            .from_embeddings(items.view())
+            .unwrap();
+        for k in [usize::MAX, usize::MAX / 2, 1 << 40, 1_000_000_000] {
+            let e = idx.query(queries.view(), k).unwrap_err().to_string();
+            assert!(e.contains("results") || e.contains("memory"), "{e}");
+        }
+        if config.is_empty() || config.entries()[0].1 == "HNSW" {
+            assert_eq!(idx.query(queries.view(), 10).unwrap().ids, exact.ids);
+        }
+    }
+    let annoy = builder_factory("annoy", &Config::new())
+        .unwrap()
+        .from_embeddings(items.view())
+        .unwrap();
+    assert!(annoy.query(queries.view(), usize::MAX).is_err());
+}

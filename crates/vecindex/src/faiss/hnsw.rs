@@ -171,6 +171,23 @@ impl HnswGraph {
                 ));
             }
         }
+        // A neighbour at level l must itself reach level l: a search walking level l reads the
+        // neighbour's level-l slots, which a lower node does not have (faiss 1.15 crashes here).
+        for (i, &li) in self.levels.iter().enumerate() {
+            for level in 1..li as usize {
+                let (b, e) = self.range(i, level);
+                if let Some(&v) = self.neighbors[b..e]
+                    .iter()
+                    .find(|&&v| v >= 0 && self.levels[v as usize] as usize <= level)
+                {
+                    return Err(format!(
+                        "HNSW node {i} links at level {level} to node {v}, which has only \
+                         levels 0..{}",
+                        self.levels[v as usize] - 1
+                    ));
+                }
+            }
+        }
         if self.max_level >= self.cum.len() as i32 {
             return Err(format!("HNSW max_level {} out of range", self.max_level));
         }
@@ -729,12 +746,15 @@ struct MinimaxHeap {
 }
 
 impl MinimaxHeap {
-    fn new(n: usize) -> Self {
+    /// A heap of at most `n` entries; memory for `max_items` (no search holds more entries than
+    /// the graph has nodes, so an efSearch far beyond n allocates only what can be used).
+    fn new(n: usize, max_items: usize) -> Self {
+        let cap = n.min(max_items);
         MinimaxHeap {
             n,
-            ids: Vec::with_capacity(n),
-            dis: Vec::with_capacity(n),
-            live: Vec::with_capacity(n),
+            ids: Vec::with_capacity(cap),
+            dis: Vec::with_capacity(cap),
+            live: Vec::with_capacity(cap),
             nvalid: 0,
         }
     }
@@ -876,7 +896,7 @@ pub fn search_one(
         (nearest, dn) = greedy(g, p, q, level, nearest, dn);
     }
     let ef = ef_search.max(k);
-    let mut heap = MinimaxHeap::new(ef);
+    let mut heap = MinimaxHeap::new(ef, g.ntotal());
     scratch.vis.reset(g.ntotal());
     heap.push(nearest as i32, dn);
     res.push(dn, nearest as i64);
@@ -950,5 +970,27 @@ mod tests {
         }
         let (_, cum) = default_probas(32);
         assert_eq!(cum, vec![0, 64, 96, 128, 160, 192, 224]);
+    }
+
+    #[test]
+    fn upper_level_link_to_a_lower_node_is_rejected() {
+        let x = crate::synth::gaussian(3000, 8, 3);
+        let mut h = HnswIndex::new(8, Metric::L2, 4, 20, 16);
+        h.add(x.view(), &|_, _| {});
+        let g = &mut h.graph;
+        assert!(g.validate(3000).is_ok());
+        let high = (0..3000)
+            .find(|&i| g.levels[i] >= 2)
+            .expect("a node above level 0");
+        let low = (0..3000)
+            .find(|&i| g.levels[i] == 1)
+            .expect("a level-0-only node");
+        let (b, _) = g.range(high, 1);
+        g.neighbors[b] = low as i32;
+        let e = g.validate(3000).unwrap_err();
+        assert!(
+            e.contains(&format!("node {high} links at level 1 to node {low}")),
+            "{e}"
+        );
     }
 }
