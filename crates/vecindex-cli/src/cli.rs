@@ -121,7 +121,43 @@ pub fn read_vectors(path: &Path, tensor: Option<&str>) -> Result<Vectors> {
     Ok(v)
 }
 
+/// Refuses an output path that is one of the inputs (also through a symlink or a hard link):
+/// saving would replace the user's file with something else.
+fn ensure_not_an_input(output: &Path, inputs: &[(&str, &Path)]) -> Result<()> {
+    #[cfg(unix)]
+    fn same(a: &Path, b: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    fn same(a: &Path, b: &Path) -> bool {
+        match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+    }
+    for (flag, input) in inputs {
+        if same(output, input) {
+            anyhow::bail!(
+                "--output {} is the same file as {flag} {}; choose another output path (nothing \
+                 was written)",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn build(a: BuildArgs) -> Result<()> {
+    let mut inputs: Vec<(&str, &Path)> = vec![("--input", a.input.as_path())];
+    if let Some(ids) = &a.ids {
+        inputs.push(("--ids", ids.as_path()));
+    }
+    ensure_not_an_input(&a.output, &inputs)?;
     let config = Config::parse(&a.params)?;
     let mut builder = builder_factory(&a.backend, &config)?;
     let items = read_vectors(&a.input, a.tensor.as_deref())?;
@@ -157,6 +193,17 @@ pub fn build(a: BuildArgs) -> Result<()> {
 }
 
 pub fn query(a: QueryArgs) -> Result<()> {
+    if a.output != "-" {
+        let sidecar = vecindex::annoy::backend::sidecar_path(&a.index);
+        ensure_not_an_input(
+            Path::new(&a.output),
+            &[
+                ("--index", &a.index),
+                ("--index's sidecar", &sidecar),
+                ("--queries", &a.queries),
+            ],
+        )?;
+    }
     let config = Config::parse(&a.params)?;
     let builder = builder_factory(&a.backend, &config)?;
     let indexer = builder.from_index_file(&a.index)?;

@@ -930,3 +930,97 @@ fn milvus_build_query_info_collections() {
         &["http://127.0.0.1:1", "connecting"],
     );
 }
+
+/// An output that is one of the inputs (directly, through a symlink or a hard link) is refused
+/// before anything is written, and the input is left byte for byte as it was.
+#[test]
+fn output_that_is_an_input_is_refused_and_nothing_is_touched() {
+    let d = data();
+    let items = p(&d, "items.npy");
+    let before = std::fs::read(&items).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&items, d.dir.join("link.npy")).unwrap();
+    std::fs::hard_link(&items, d.dir.join("hard.npy")).unwrap();
+    let mut outputs = vec![items.clone(), p(&d, "hard.npy")];
+    if cfg!(unix) {
+        outputs.push(p(&d, "link.npy"));
+    }
+    for out in &outputs {
+        fails(
+            &["build", "faiss", "--input", &items, "--output", out],
+            &["is the same file as --input", "nothing was written"],
+        );
+    }
+    assert_eq!(std::fs::read(&items).unwrap(), before);
+    let index = p(&d, "items.index");
+    ok(&["build", "faiss", "--input", &items, "--output", &index]);
+    let index_bytes = std::fs::read(&index).unwrap();
+    let queries = p(&d, "queries.npy");
+    for (out, flag) in [(&index, "--index"), (&queries, "--queries")] {
+        fails(
+            &[
+                "query",
+                "faiss",
+                "--index",
+                &index,
+                "--queries",
+                &queries,
+                "-k",
+                "3",
+                "--output",
+                out,
+            ],
+            &[&format!("is the same file as {flag}")],
+        );
+    }
+    assert_eq!(std::fs::read(&index).unwrap(), index_bytes);
+    assert_eq!(std::fs::read(&items).unwrap(), before);
+}
+
+/// `-k` must be a whole number ≥ 1, said in the message; huge values are refused, not allocated.
+#[test]
+fn top_k_is_checked_before_anything_is_allocated() {
+    let d = data();
+    let index = p(&d, "items.index");
+    ok(&[
+        "build",
+        "faiss",
+        "--input",
+        &p(&d, "items.npy"),
+        "--output",
+        &index,
+    ]);
+    let q = p(&d, "queries.npy");
+    let out = p(&d, "out.npz");
+    for k in ["9223372036854775807", "1000000000"] {
+        fails(
+            &[
+                "query",
+                "faiss",
+                "--index",
+                &index,
+                "--queries",
+                &q,
+                "-k",
+                k,
+                "--output",
+                &out,
+            ],
+            &["top_k", "smaller top_k"],
+        );
+    }
+    let o = run(&[
+        "query",
+        "faiss",
+        "--index",
+        &index,
+        "--queries",
+        &q,
+        "-k",
+        "-1",
+        "--output",
+        &out,
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("top-k must be at least 1"));
+}
