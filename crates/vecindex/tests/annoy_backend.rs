@@ -381,3 +381,53 @@ fn annoy_recall_on_clustered_data_grows_with_trees_and_search_k() {
         assert!(by_trees[1] > by_trees[0], "{metric}: {by_trees:?}");
     }
 }
+
+/// A NaN stored in an item (one corrupted value in a dot file) never ranks: that item is skipped
+/// and every returned score is finite; an item whose score overflows to infinity ranks last.
+#[test]
+fn non_finite_scores_never_outrank_finite_ones() {
+    use vecindex::annoy::layout::{AnnoyMetric, NodeLayout};
+    let (n, d) = (300, 8);
+    let items = vecindex::synth::gaussian(n, d, 4);
+    let dir = tempfile::tempdir().unwrap();
+    for metric in ["dot", "euclidean", "angular"] {
+        let b = builder_factory("annoy", &Config::new().set("metric", metric)).unwrap();
+        let path = dir.path().join(format!("{metric}.ann"));
+        b.from_embeddings(items.view())
+            .unwrap()
+            .save(&path)
+            .unwrap();
+        let layout = NodeLayout::new(AnnoyMetric::parse(metric).unwrap(), d);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let set = |bytes: &mut Vec<u8>, item: usize, v: f32| {
+            let at = item * layout.size + layout.v;
+            bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        };
+        set(&mut bytes, 7, f32::NAN);
+        set(&mut bytes, 9, f32::MAX); // |x|² and dot products overflow to infinity
+        std::fs::write(&path, &bytes).unwrap();
+        let mut idx = b.from_index_file(&path).unwrap();
+        // every item inspected, so the corrupted ones are surely among the candidates
+        idx.set_param("searchk", "1000000").unwrap();
+        let q = VectorsView::new(&items.as_slice()[..d * 5], d).unwrap();
+        let r = idx.query(q, n).unwrap();
+        for row in 0..5 {
+            let ids = r.ids_row(row);
+            let dist = r.distances_row(row);
+            assert!(!ids.contains(&7), "{metric}: the NaN item was returned");
+            if let Some(p) = ids.iter().position(|&i| i == 9) {
+                let finite = dist.iter().filter(|x| x.is_finite()).count();
+                assert!(
+                    dist[p].is_finite() || p >= finite,
+                    "{metric}: inf before finite"
+                );
+            }
+            let first_bad = dist.iter().position(|x| !x.is_finite()).unwrap_or(n);
+            assert!(
+                dist[first_bad..].iter().all(|x| !x.is_finite()),
+                "{metric}: {dist:?}"
+            );
+            assert!(dist.iter().all(|x| !x.is_nan()), "{metric}: NaN score");
+        }
+    }
+}

@@ -291,12 +291,21 @@ impl Walk {
     fn finish(self, f: &AnnoyForest, n: usize) -> Vec<(i64, f32)> {
         let cands = distinct_items(f, &self.cands);
         let mut scored = distances(f, &cands, &self.q);
+        // A corrupted item (NaN in the file) has no rank: skipped, as annoy does. An infinite
+        // score (overflow) ranks after every finite one, whichever way the metric sorts.
+        scored.retain(|s| !s.0.is_nan());
+        let order = |a: &(f32, i32), b: &(f32, i32)| {
+            (!a.0.is_finite())
+                .cmp(&!b.0.is_finite())
+                .then(a.0.total_cmp(&b.0))
+                .then(a.1.cmp(&b.1))
+        };
         let take = n.min(scored.len());
         if take < scored.len() && take > 0 {
-            scored.select_nth_unstable_by(take - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            scored.select_nth_unstable_by(take - 1, order);
         }
         scored.truncate(take);
-        scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        scored.sort_by(order);
         scored
             .into_iter()
             .map(|(d, j)| (j as i64, normalize(f.layout.metric, d)))

@@ -2,7 +2,8 @@
 //!
 //! Keys are "smaller is better" (similarities are negated by the caller, which is exact in f32).
 //! A candidate enters only if its key is *strictly* smaller than the worst key kept, so among equal
-//! keys the ones offered first win the last slots; NaN never enters. Kept items are ordered by key,
+//! keys the ones offered first win the last slots; NaN never enters, and neither does -inf (an
+//! overflowed similarity from a corrupted or extreme index must not outrank finite scores). Kept items are ordered by key,
 //! then by id ascending (`TieOrder::LowIdFirst`, FAISS's L2 order) or descending
 //! (`TieOrder::HighIdFirst`, FAISS's inner-product order).
 
@@ -74,7 +75,7 @@ impl TopK {
 
     #[inline(never)]
     fn insert(&mut self, key: f32, id: i64) {
-        if self.k == 0 {
+        if self.k == 0 || key == f32::NEG_INFINITY {
             return;
         }
         if self.heap.len() < self.k {
@@ -148,6 +149,18 @@ mod tests {
             h.push(*k, i as i64);
         }
         assert_eq!(h.into_sorted(), vec![(1.0, 1), (2.0, 5), (3.0, 3)]);
+    }
+
+    #[test]
+    fn non_finite_keys_never_rank() {
+        let mut h = TopK::new(3, TieOrder::LowIdFirst);
+        for (i, k) in [f32::NAN, 4.0, f32::NEG_INFINITY, 2.0, f32::INFINITY]
+            .iter()
+            .enumerate()
+        {
+            h.push(*k, i as i64);
+        }
+        assert_eq!(h.into_sorted(), vec![(2.0, 3), (4.0, 1)]);
     }
 
     #[test]
