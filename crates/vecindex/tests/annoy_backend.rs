@@ -406,7 +406,16 @@ fn non_finite_scores_never_outrank_finite_ones() {
         set(&mut bytes, 7, f32::NAN);
         set(&mut bytes, 9, f32::MAX); // |x|² and dot products overflow to infinity
         std::fs::write(&path, &bytes).unwrap();
-        let mut idx = b.from_index_file(&path).unwrap();
+        // Our sidecar's digest catches the corruption; annoy's own files have no sidecar, and
+        // for them the query path must cope.
+        let e = b.from_index_file(&path).err().unwrap().to_string();
+        assert!(e.contains("does not match its sidecar"), "{e}");
+        std::fs::remove_file(dir.path().join(format!("{metric}.ann.vecindex.json"))).unwrap();
+        let plain = Config::new().set("metric", metric).set("d", d);
+        let mut idx = builder_factory("annoy", &plain)
+            .unwrap()
+            .from_index_file(&path)
+            .unwrap();
         // every item inspected, so the corrupted ones are surely among the candidates
         idx.set_param("searchk", "1000000").unwrap();
         let q = VectorsView::new(&items.as_slice()[..d * 5], d).unwrap();
@@ -430,4 +439,62 @@ fn non_finite_scores_never_outrank_finite_ones() {
             assert!(dist.iter().all(|x| !x.is_nan()), "{metric}: NaN score");
         }
     }
+}
+
+/// The forest and its sidecar are one pair: a sidecar from another save is an error on load
+/// (never wrong ids), and a save interrupted at any step leaves the old pair or the new one.
+#[test]
+fn forest_and_sidecar_stay_a_pair() {
+    let d = 8;
+    let (a, b) = (
+        vecindex::synth::gaussian(400, d, 1),
+        vecindex::synth::gaussian(300, d, 2),
+    );
+    let ids_a: Vec<i64> = (0..400).map(|i| 1000 + i).collect();
+    let ids_b: Vec<i64> = (0..300).map(|i| 5000 + i).collect();
+    let q = vecindex::synth::gaussian(4, d, 3);
+    let builder = builder_factory("annoy", &Config::new()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("items.ann");
+    let side = dir.path().join("items.ann.vecindex.json");
+    let pending = dir.path().join(".items.ann.pending");
+    let query = |p: &Path| {
+        builder
+            .from_index_file(p)
+            .map(|i| i.query(q.view(), 5).unwrap().ids)
+    };
+
+    let ix_a = builder.from_embeddings_with_ids(a.view(), &ids_a).unwrap();
+    ix_a.save(&path).unwrap();
+    let want_a = ix_a.query(q.view(), 5).unwrap().ids;
+    let (forest_a, side_a) = (std::fs::read(&path).unwrap(), std::fs::read(&side).unwrap());
+    let ix_b = builder.from_embeddings_with_ids(b.view(), &ids_b).unwrap();
+    let want_b = ix_b.query(q.view(), 5).unwrap().ids;
+    ix_b.save(&path).unwrap();
+    assert!(!pending.exists());
+    assert_eq!(query(&path).unwrap(), want_b);
+    let (forest_b, side_b) = (std::fs::read(&path).unwrap(), std::fs::read(&side).unwrap());
+
+    // A mismatched pair (new forest, old sidecar): an error naming the cause.
+    std::fs::write(&side, &side_a).unwrap();
+    let e = query(&path).err().unwrap().to_string();
+    assert!(e.contains("does not match its sidecar"), "{e}");
+
+    // Crash between the commit (new sidecar) and the last rename: the next load finishes it.
+    std::fs::write(&path, &forest_a).unwrap();
+    std::fs::write(&side, &side_b).unwrap();
+    std::fs::write(&pending, &forest_b).unwrap();
+    assert_eq!(query(&path).unwrap(), want_b);
+    assert!(!pending.exists());
+    assert_eq!(std::fs::read(&path).unwrap(), forest_b);
+
+    // Crash before the commit: the old pair stands; the stale pending forest is ignored and
+    // replaced by the next save.
+    std::fs::write(&path, &forest_a).unwrap();
+    std::fs::write(&side, &side_a).unwrap();
+    std::fs::write(&pending, &forest_b).unwrap();
+    assert_eq!(query(&path).unwrap(), want_a);
+    ix_b.save(&path).unwrap();
+    assert!(!pending.exists());
+    assert_eq!(query(&path).unwrap(), want_b);
 }

@@ -74,9 +74,57 @@ struct Sidecar {
     n_trees: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ids: Option<Vec<i64>>,
+    /// Size and digest (`io::digest64`, hex) of the forest file this sidecar belongs to; absent in
+    /// sidecars written before version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forest_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forest_digest: Option<String>,
 }
 
 const SIDECAR_FORMAT: &str = "vecindex-annoy";
+
+/// Where `save` puts the new forest before the new sidecar commits it (see [`AnnoyIndexer::save`]).
+fn pending_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.pending"))
+}
+
+/// Checks that the forest at `path` is the one `s` was written for. After a save interrupted
+/// between its commit (the sidecar) and the final rename, the new forest is still waiting at
+/// [`pending_path`]: it is moved into place (the save's last step, finished now).
+fn check_pair(path: &Path, side: &Path, s: &Sidecar) -> Result<()> {
+    let (Some(bytes), Some(digest)) = (s.forest_bytes, &s.forest_digest) else {
+        return Ok(()); // a version-1 sidecar: counts are checked when the forest opens
+    };
+    let matches = |p: &Path| -> Result<bool> {
+        let len = match std::fs::metadata(p) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(p, e)),
+        };
+        Ok(len == bytes && format!("{:016x}", crate::io::file_digest64(p)?.1) == *digest)
+    };
+    if matches(path)? {
+        return Ok(());
+    }
+    let pending = pending_path(path);
+    if matches(&pending)? {
+        std::fs::rename(&pending, path).map_err(|e| Error::io(path, e))?;
+        return Ok(());
+    }
+    Err(Error::format(
+        path.display(),
+        format!(
+            "the forest does not match its sidecar {} (size or digest differ: an interrupted \
+             save, or one of the two files replaced); rebuild the index or restore both files",
+            side.display()
+        ),
+    ))
+}
 
 /// The sidecar path for an index path.
 pub fn sidecar_path(path: &Path) -> PathBuf {
@@ -173,6 +221,7 @@ impl AnnoyBuilder {
                         format!("not a vecindex annoy sidecar (format '{}')", s.format),
                     ));
                 }
+                check_pair(path, &side, &s)?;
                 let m = AnnoyMetric::parse(&s.metric)?;
                 if let Some(d) = self.explicit.int("d") {
                     if d as usize != s.d {
@@ -301,19 +350,37 @@ impl Indexer for AnnoyIndexer {
         })
     }
 
+    /// Saves the pair so that a crash at any point leaves the old pair or the new one:
+    /// 1. the new forest goes to `.NAME.pending` (written and synced through a temp file);
+    /// 2. the new sidecar, which records the new forest's size and digest, replaces the old one
+    ///    atomically — the commit point;
+    /// 3. the pending forest is renamed over the old one.
+    ///
+    /// A crash before 2 leaves the old pair (and a pending file the next save replaces); a crash
+    /// between 2 and 3 is finished by the next load (see `check_pair`).
     fn save(&self, path: &Path) -> Result<()> {
-        crate::io::atomic_write(path, self.forest.as_bytes())?;
+        let bytes = self.forest.as_bytes();
         let side = Sidecar {
             format: SIDECAR_FORMAT.into(),
-            version: 1,
+            version: 2,
             d: self.forest.layout.f,
             metric: AnnoyMetric::NAMES[self.metric as usize].into(),
             n_items: self.forest.n_items,
             n_trees: self.n_trees,
             ids: self.id_map.clone(),
+            forest_bytes: Some(bytes.len() as u64),
+            forest_digest: Some(format!("{:016x}", crate::io::digest64(bytes))),
         };
         let json = serde_json::to_vec_pretty(&side).map_err(|e| Error::invalid(e.to_string()))?;
-        crate::io::atomic_write(&sidecar_path(path), &json)
+        let pending = pending_path(path);
+        crate::io::atomic_write(&pending, bytes)?;
+        if let Err(e) = crate::io::atomic_write(&sidecar_path(path), &json) {
+            let _ = std::fs::remove_file(&pending);
+            return Err(e);
+        }
+        std::fs::rename(&pending, path).map_err(|e| Error::io(path, e))?;
+        crate::io::sync_parent(path);
+        Ok(())
     }
 
     fn metric(&self) -> Metric {

@@ -9,6 +9,7 @@ pub mod npy;
 
 use crate::error::{Error, Result};
 use crate::vectors::Vectors;
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -169,10 +170,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable; not every platform/filesystem allows opening a directory.
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        sync_parent(path);
         Ok(())
     })();
     if let Err(e) = result {
@@ -182,9 +180,133 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Makes a rename into `path`'s directory durable (best effort: not every platform or file system
+/// lets a directory be opened and synced).
+pub fn sync_parent(path: &Path) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// A fast 64-bit digest (not cryptographic), fed in pieces: it tells whether a file is the one
+/// its metadata was written for. Four 64-bit lanes, each a multiply-rotate of 8-byte words.
+pub struct Digest64 {
+    lanes: [u64; 4],
+    len: u64,
+}
+
+impl Default for Digest64 {
+    fn default() -> Self {
+        Digest64 {
+            lanes: [
+                0x9e37_79b9_7f4a_7c15,
+                0xc2b2_ae3d_27d4_eb4f,
+                0x1656_67b1_9e37_79f9,
+                0x27d4_eb2f_1656_67c5,
+            ],
+            len: 0,
+        }
+    }
+}
+
+impl Digest64 {
+    const PRIME: u64 = 0x9fb2_1c65_1e98_df25;
+
+    /// Feeds `bytes`. Every call but the last must pass a multiple of 32 bytes (the last may
+    /// pass any length; it is zero-padded to a block, and the length is part of the digest).
+    pub fn update(&mut self, bytes: &[u8]) {
+        let mut blocks = bytes.chunks_exact(32);
+        for b in &mut blocks {
+            self.block(b);
+        }
+        let rest = blocks.remainder();
+        if !rest.is_empty() {
+            let mut pad = [0u8; 32];
+            pad[..rest.len()].copy_from_slice(rest);
+            self.block(&pad);
+        }
+        self.len += bytes.len() as u64;
+    }
+
+    #[inline]
+    fn block(&mut self, b: &[u8]) {
+        for (j, lane) in self.lanes.iter_mut().enumerate() {
+            let w = u64::from_le_bytes(b[8 * j..8 * j + 8].try_into().expect("8 bytes"));
+            *lane = (*lane ^ w).wrapping_mul(Self::PRIME).rotate_left(31);
+        }
+    }
+
+    /// The digest of everything fed.
+    pub fn finish(&self) -> u64 {
+        let mut h = self.len.wrapping_mul(Self::PRIME);
+        for &l in &self.lanes {
+            h = (h ^ l).wrapping_mul(Self::PRIME).rotate_left(27);
+        }
+        h ^ (h >> 29)
+    }
+}
+
+/// The digest of a byte slice.
+pub fn digest64(bytes: &[u8]) -> u64 {
+    let mut d = Digest64::default();
+    d.update(bytes);
+    d.finish()
+}
+
+/// `(size, digest)` of a file, read in 1 MiB pieces (never held whole in memory).
+pub fn file_digest64(path: &Path) -> Result<(u64, u64)> {
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut d = Digest64::default();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        // Fill the buffer fully (short reads happen) so only the last piece is not a multiple of 32.
+        let mut filled = 0;
+        while filled < buf.len() {
+            match f.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(k) => filled += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        d.update(&buf[..filled]);
+        if filled < buf.len() {
+            return Ok((d.len, d.finish()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_pieces_and_files_agree() {
+        let bytes: Vec<u8> = (0..(3 << 20) + 13)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
+        let whole = digest64(&bytes);
+        let mut d = Digest64::default();
+        d.update(&bytes[..1 << 20]);
+        d.update(&bytes[1 << 20..]);
+        assert_eq!(d.finish(), whole);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, &bytes).unwrap();
+        assert_eq!(file_digest64(&p).unwrap(), (bytes.len() as u64, whole));
+        // any one changed byte, or a zero appended, changes it
+        let mut other = bytes.clone();
+        other[2 << 20] ^= 1;
+        assert_ne!(digest64(&other), whole);
+        other = bytes.clone();
+        other.push(0);
+        assert_ne!(digest64(&other), whole);
+    }
 
     #[test]
     fn fvecs_round_trip_and_errors() {
