@@ -1024,3 +1024,101 @@ fn top_k_is_checked_before_anything_is_allocated() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("top-k must be at least 1"));
 }
+
+/// `kill -9` in the middle of a save leaves the old index intact and a temp file behind; the
+/// next save to that path removes the dead process's temp file and writes a good index.
+#[cfg(target_os = "linux")]
+#[test]
+fn kill_during_save_keeps_the_old_file_and_the_next_save_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, d) = (600_000, 128); // a ~300 MB index: its save takes a while
+    let items = vecindex::synth::gaussian(n, d, 9).into_vec();
+    let input = dir.path().join("big.npy");
+    write_npy(&input, n, d, &items);
+    drop(items);
+    let out = dir.path().join("big.index");
+    let small = data();
+    ok(&[
+        "build",
+        "faiss",
+        "--input",
+        &p(&small, "items.npy"),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let old = std::fs::read(&out).unwrap();
+    let temps = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".big.index.tmp-")
+            })
+            .collect()
+    };
+    let mut caught = false;
+    for _ in 0..3 {
+        let mut child = bin()
+            .args([
+                "build",
+                "faiss",
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+            ])
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        loop {
+            if !temps(dir.path()).is_empty() {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                caught = true;
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break; // finished before we saw the save: try again
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        if caught {
+            break;
+        }
+        ok(&[
+            "build",
+            "faiss",
+            "--input",
+            &p(&small, "items.npy"),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+    }
+    assert!(caught, "never saw the save in progress");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        old,
+        "the old index must be intact"
+    );
+    assert!(
+        !temps(dir.path()).is_empty(),
+        "the killed save left its temp file"
+    );
+    ok(&[
+        "build",
+        "faiss",
+        "--input",
+        &p(&small, "items.npy"),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        temps(dir.path()).is_empty(),
+        "the next save removed the dead process's temp file"
+    );
+    ok(&["info", out.to_str().unwrap()]);
+}

@@ -161,6 +161,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         .ok_or_else(|| Error::invalid(format!("{} is not a file path", path.display())))?
         .to_string_lossy()
         .to_string();
+    remove_stale_temps(&dir, &name);
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
@@ -178,6 +179,34 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(Error::io(path, e));
     }
     Ok(())
+}
+
+/// Removes the `.NAME.tmp-PID-N` files that saves to `NAME` by processes no longer running left
+/// behind (killed mid-save). Only where liveness can be told (`/proc`); a live or unknown process's
+/// file is left alone, and so is this process's (another thread may be saving).
+fn remove_stale_temps(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('-') else {
+            continue;
+        };
+        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), n.parse::<u64>()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Makes a rename into `path`'s directory durable (best effort: not every platform or file system
@@ -284,6 +313,33 @@ pub fn file_digest64(path: &Path) -> Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_save_removes_temp_files_of_dead_processes_only() {
+        if !Path::new("/proc/self").exists() {
+            return; // liveness cannot be told here: nothing is removed
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.index");
+        std::fs::write(&path, b"old").unwrap();
+        // A pid that surely ran and ended: a finished child's.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.path().join(format!(".x.index.tmp-{dead}-0"));
+        let live = dir.path().join(".x.index.tmp-1-0");
+        let mine = dir
+            .path()
+            .join(format!(".x.index.tmp-{}-99", std::process::id()));
+        let other = dir.path().join(format!(".y.index.tmp-{dead}-0"));
+        for p in [&stale, &live, &mine, &other] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        atomic_write(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert!(!stale.exists(), "a dead process's temp file is removed");
+        assert!(live.exists() && mine.exists() && other.exists());
+    }
 
     #[test]
     fn digest_pieces_and_files_agree() {
