@@ -206,7 +206,19 @@ pub fn query(a: QueryArgs) -> Result<()> {
     }
     let config = Config::parse(&a.params)?;
     let builder = builder_factory(&a.backend, &config)?;
+    let build_only = vecindex::build_only_params(&a.backend, &config)?;
+    anyhow::ensure!(
+        build_only.is_empty(),
+        "{} only shape{} a build and cannot change an existing index; drop {} (query-time \
+         parameters: efSearch, nprobe for faiss; searchk for annoy; ef, nprobe for milvus)",
+        build_only.join(", "),
+        if build_only.len() == 1 { "s" } else { "" },
+        if build_only.len() == 1 { "it" } else { "them" }
+    );
     let indexer = builder.from_index_file(&a.index)?;
+    for w in indexer.info().warnings {
+        eprintln!("warning: {w}");
+    }
     let queries = read_vectors(&a.queries, a.tensor.as_deref())?;
     let (nq, k) = (queries.rows(), a.k);
     let t = Instant::now();

@@ -14,13 +14,30 @@ use clap::Parser;
 fn main() {
     let args = cli::Cli::parse();
     if let Err(e) = run(args) {
-        // One line: the error and its causes.
-        let msg = e
-            .chain()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(": ");
-        eprintln!("error: {msg}");
+        // One line: the error and its causes, each said once (the library's I/O errors already
+        // include their OS cause in their own text).
+        let mut msg = String::new();
+        for cause in e.chain().map(|c| c.to_string()) {
+            if !msg.contains(&cause) {
+                if !msg.is_empty() {
+                    msg.push_str(": ");
+                }
+                msg.push_str(&cause);
+            }
+        }
+        // Control characters from a file (a malformed header, say) are shown escaped, never sent
+        // to the terminal.
+        let shown: String = msg
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        eprintln!("error: {shown}");
         std::process::exit(1);
     }
 }

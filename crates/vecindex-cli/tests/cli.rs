@@ -1122,3 +1122,113 @@ fn kill_during_save_keeps_the_old_file_and_the_next_save_cleans_up() {
     );
     ok(&["info", out.to_str().unwrap()]);
 }
+
+/// The smaller defects of #18: each bad input gets one clear line.
+#[test]
+fn small_defects_give_one_clear_line() {
+    let d = data();
+    let items = p(&d, "items.npy");
+    let q = p(&d, "queries.npy");
+    let out = p(&d, "out.npz");
+    let hnsw = p(&d, "hnsw.index");
+    ok(&[
+        "build",
+        "faiss",
+        "index_type=HNSW",
+        "--input",
+        &items,
+        "--output",
+        &hnsw,
+    ]);
+    // A build-only parameter on `query` is refused, not ignored.
+    fails(
+        &[
+            "query",
+            "faiss",
+            "efConstruction=5",
+            "--index",
+            &hnsw,
+            "--queries",
+            &q,
+            "-k",
+            "3",
+            "--output",
+            &out,
+        ],
+        &["efConstruction only shapes a build", "efSearch"],
+    );
+    // A directory is named as one, for every backend.
+    let dir = d.dir.to_str().unwrap();
+    for backend in ["faiss", "annoy"] {
+        fails(
+            &[
+                "query",
+                backend,
+                "--index",
+                dir,
+                "--queries",
+                &q,
+                "-k",
+                "3",
+                "--output",
+                &out,
+            ],
+            &["is a directory, not a file"],
+        );
+    }
+    // The OS cause is said once.
+    let missing = d.dir.join("no").join("such").join("x.index");
+    let o = run(&[
+        "build",
+        "faiss",
+        "--input",
+        &items,
+        "--output",
+        missing.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    // Control characters from a file never reach the terminal.
+    let bad = d.dir.join("bad.npy");
+    std::fs::write(&bad, b"\x93NUMPY\x01\x00\x10\x00{\x1b[31mevil\x07    \n").unwrap();
+    let o = run(&[
+        "build",
+        "faiss",
+        "--input",
+        bad.to_str().unwrap(),
+        "--output",
+        &p(&d, "x.index"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        !o.stderr.iter().any(|&b| b == 0x1b || b == 0x07),
+        "raw control bytes in the message"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("malformed .npy header"));
+    // nprobe above nlists: kept (faiss stores it so), all lists probed, and said.
+    let ivf = p(&d, "ivf.index");
+    ok(&[
+        "build",
+        "faiss",
+        "index_type=IVF",
+        "nlists=10",
+        "--input",
+        &items,
+        "--output",
+        &ivf,
+    ]);
+    let o = ok(&[
+        "query",
+        "faiss",
+        "nprobe=50",
+        "--index",
+        &ivf,
+        "--queries",
+        &q,
+        "-k",
+        "3",
+        "--output",
+        &out,
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nprobe=50 exceeds nlists=10"));
+}

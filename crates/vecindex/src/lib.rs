@@ -83,6 +83,37 @@ pub fn builder_factory(backend: &str, config: &Config) -> Result<Box<dyn Builder
     }
 }
 
+/// Parameters of `config` that only shape a build (e.g. `efConstruction`, `m`, `nlists`,
+/// `n_trees`), by their canonical names: they cannot change an index that is opened from a file,
+/// so a command that only opens and queries reports them instead of ignoring them silently.
+/// Unknown keys and bad values are errors, as in [`builder_factory`].
+pub fn build_only_params(backend: &str, config: &Config) -> Result<Vec<&'static str>> {
+    let (params, build_only): (&[config::Param], &[&str]) =
+        match backend.to_ascii_lowercase().as_str() {
+            "faiss" => (faiss::PARAMS, &["m", "efConstruction", "nlists", "threads"]),
+            "annoy" => (annoy::backend::PARAMS, &["n_trees", "threads", "seed"]),
+            #[cfg(feature = "milvus")]
+            "milvus" => (
+                milvus::PARAMS,
+                &[
+                    "m",
+                    "efConstruction",
+                    "nlist",
+                    "collection",
+                    "name",
+                    "overwrite",
+                    "build_timeout",
+                ],
+            ),
+            _ => return builder_factory(backend, config).map(|_| Vec::new()),
+        };
+    let resolved = config::Resolved::new(backend, params, config)?;
+    Ok(resolved
+        .names()
+        .filter(|n| build_only.contains(n))
+        .collect())
+}
+
 /// The backends this build can use.
 pub fn available_backends() -> Vec<&'static str> {
     BACKENDS.iter().filter(|b| b.1).map(|b| b.0).collect()

@@ -318,3 +318,51 @@ fn list(ivf: &IvfIndex, l: usize) -> (Vec<f32>, Vec<i64>) {
     let (codes, ids) = ivf.list(l);
     (codes.to_vec(), ids.to_vec())
 }
+
+/// An IVF file whose lists repeat an id is refused on load, as faiss refuses it in an IxMp map.
+#[test]
+fn repeated_list_ids_are_refused() {
+    use vecindex::{builder_factory, Config};
+    let (n, d) = (500, 8);
+    let items = vecindex::synth::gaussian(n, d, 4);
+    let ids: Vec<i64> = (0..n as i64).map(|i| 7_000_000_000 + i).collect();
+    let b = builder_factory(
+        "faiss",
+        &Config::new().set("index_type", "IVF").set("nlists", 5),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ivf.index");
+    b.from_embeddings_with_ids(items.view(), &ids)
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    assert!(b.from_index_file(&path).is_ok());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let find = |v: i64, bytes: &[u8]| bytes.windows(8).position(|w| w == v.to_le_bytes()).unwrap();
+    let at = find(ids[10], &bytes);
+    bytes[at..at + 8].copy_from_slice(&ids[20].to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let e = b.from_index_file(&path).err().unwrap().to_string();
+    assert!(
+        e.contains(&format!("id {} is stored twice", ids[20])),
+        "{e}"
+    );
+    // Row-number ids take the bit-set path.
+    let plain = dir.path().join("rows.index");
+    b.from_embeddings(items.view())
+        .unwrap()
+        .save(&plain)
+        .unwrap();
+    let mut bytes = std::fs::read(&plain).unwrap();
+    // the last list's ids end the file before the direct-map byte and trailer: find id n-1 and
+    // rewrite it as n-2
+    let at = bytes
+        .windows(8)
+        .rposition(|w| w == (n as i64 - 1).to_le_bytes())
+        .unwrap();
+    bytes[at..at + 8].copy_from_slice(&(n as i64 - 2).to_le_bytes());
+    std::fs::write(&plain, &bytes).unwrap();
+    let e = b.from_index_file(&plain).err().unwrap().to_string();
+    assert!(e.contains("stored twice"), "{e}");
+}

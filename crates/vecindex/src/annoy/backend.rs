@@ -203,6 +203,7 @@ impl AnnoyBuilder {
     }
 
     fn load(&self, path: &Path) -> Result<AnnoyIndexer> {
+        crate::io::check_is_file(path)?;
         let src = path.display().to_string();
         let side = sidecar_path(path);
         let sidecar: Option<Sidecar> = match std::fs::read(&side) {

@@ -500,6 +500,25 @@ impl Builder for FaissBuilder {
 }
 
 /// faiss's warning for thin training sets (it prints it; we return it).
+impl FaissIndexer {
+    /// The build's warnings, and what the current settings deserve: an `nprobe` above the number
+    /// of lists is kept as given (faiss stores it so) and probes every list, as faiss does.
+    fn warnings_now(&self) -> Vec<String> {
+        let mut w = self.warnings.clone();
+        if let FaissIndex::Ivf(i) = &self.index {
+            if i.nprobe() > i.nlist {
+                w.push(format!(
+                    "nprobe={} exceeds nlists={}: all {} lists are probed (as faiss does)",
+                    i.nprobe(),
+                    i.nlist,
+                    i.nlist
+                ));
+            }
+        }
+        w
+    }
+}
+
 fn ivf_warnings(n: usize, nlist: usize) -> Vec<String> {
     if n < 39 * nlist {
         vec![format!(
@@ -604,7 +623,7 @@ impl Indexer for FaissIndexer {
                     ("efSearch".to_string(), h.ef_search().to_string()),
                 ]),
             },
-            warnings: self.warnings.clone(),
+            warnings: self.warnings_now(),
         }
     }
 

@@ -15,7 +15,21 @@ use std::path::{Path, PathBuf};
 
 /// Reads a whole file, with the path in the error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    check_is_file(path)?;
     std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// A missing path is an I/O "not found" error; a directory (or other non-file) is named as such,
+/// not left to whatever the OS says when it is read.
+pub fn check_is_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::invalid(format!(
+            "{} is a directory, not a file; give the path of the index or data file",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Reads embeddings from `.npy`, `.safetensors` or `.fvecs`. `tensor` picks a tensor by name in a
