@@ -95,11 +95,12 @@ def test_faiss_ivf_nprobe_and_padding(tmp_path, items, queries, metric):
         np.testing.assert_array_equal(ix.query(queries, K)[0].numpy(), truth)
 
 
-def test_faiss_nprobe_above_nlists_is_clamped_with_a_warning(items, queries):
+def test_faiss_nprobe_above_nlists_probes_all_lists_with_a_warning(items, queries):
     with pytest.warns(UserWarning, match="nprobe=50 exceeds the number of lists"):
         b = serving.builder_factory("faiss", index_type="IVF", nlists=10, nprobe=50)
     with b.from_embeddings(items) as ix:
-        assert ix.index.info["params"]["nprobe"] == "10"
+        assert ix.index.info["params"]["nprobe"] == "50"  # stored as given, as faiss does
+        assert any("exceeds nlists=10" in w for w in ix.index.info["warnings"])
         np.testing.assert_array_equal(ix.query(queries, K)[0].numpy(), brute_force(items, queries, K, "L2")[0])
 
 

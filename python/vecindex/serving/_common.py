@@ -28,15 +28,13 @@ def build(builder: Builder, embeddings: ty.Any, ids: ty.Any) -> ty.Callable[[], 
     return lambda: builder.from_embeddings(embeddings, ids=ids)
 
 
-def clamp_nprobe(nprobe: ty.Optional[int], nlists: int, backend: str) -> ty.Optional[int]:
-    """faiss accepts ``nprobe`` above the number of lists and silently probes them all; the
-    drop-in does the same and says so (Milvus takes such an nprobe as it is)."""
+def warn_if_nprobe_exceeds(nprobe: ty.Optional[int], nlists: int) -> None:
+    """faiss takes an ``nprobe`` above the number of lists and silently probes them all; so does
+    the engine (the value is stored as given, as faiss stores it). The drop-in says so."""
     if nprobe is not None and isinstance(nlists, int) and nlists >= 1 and nprobe > nlists:
         warnings.warn(
-            f"{backend}: nprobe={nprobe} exceeds the number of lists ({nlists}); "
-            f"probing all {nlists} lists, as {backend} does",
+            f"faiss: nprobe={nprobe} exceeds the number of lists ({nlists}); "
+            f"all {nlists} lists are probed, as faiss does",
             UserWarning,
             stacklevel=4,
         )
-        return nlists
-    return nprobe

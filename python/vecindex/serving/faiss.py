@@ -28,7 +28,8 @@ class FaissBuilder(BaseBuilder):
     Same parameters, order and defaults. Differences: ``index_type`` and ``metric`` are validated
     (the original silently fell back to Flat / inner product), matched case-insensitively; an
     IVF index without ``nprobe`` probes max(8, nlists/6) lists instead of faiss's 1 (recall@10
-    ~0.9 instead of ~0.5); ``nprobe`` above ``nlists`` is clamped with a warning; ``efSearch`` and
+    ~0.9 instead of ~0.5); ``nprobe`` above ``nlists`` probes all lists, as in faiss, with a
+    warning; ``efSearch`` and
     ``nprobe`` also apply to ``from_index_file`` (the original kept the file's). Extra keywords:
     ``efConstruction`` and ``threads`` (HNSW build)."""
 
@@ -49,7 +50,7 @@ class FaissBuilder(BaseBuilder):
         if kind == "HNSW":
             config.update(m=m, efSearch=efSearch, efConstruction=efConstruction, threads=threads)
         elif kind == "IVF":
-            nprobe = _common.clamp_nprobe(nprobe, nlists, "faiss")
+            _common.warn_if_nprobe_exceeds(nprobe, nlists)
             config.update(nlists=nlists, nprobe=nprobe)
         self._builder = Builder("faiss", **config)
         self._efSearch = efSearch
@@ -70,8 +71,8 @@ class FaissBuilder(BaseBuilder):
             if kind == "HNSW" and self._efSearch is not None:
                 index.set_param("efSearch", self._efSearch)
             if kind == "IVF" and self._nprobe is not None:
-                nlists = int(index.info["params"].get("nlists", self._nprobe))
-                index.set_param("nprobe", _common.clamp_nprobe(self._nprobe, nlists, "faiss"))
+                _common.warn_if_nprobe_exceeds(self._nprobe, int(index.info["params"]["nlists"]))
+                index.set_param("nprobe", self._nprobe)
         except BaseException:
             index.close()
             raise
