@@ -84,25 +84,14 @@ pub struct QueryArgs {
     #[arg(long)]
     pub queries: PathBuf,
     /// Results per query (at least 1).
-    #[arg(short = 'k', long = "top-k", allow_negative_numbers = true, value_parser = parse_top_k)]
-    pub k: usize,
+    #[arg(short = 'k', long = "top-k", allow_negative_numbers = true)]
+    pub k: i64,
     /// Output .npz (arrays `ids` int64 and `distances` float32), or `-` for JSON lines on stdout.
     #[arg(long)]
     pub output: String,
     /// Tensor name inside a .safetensors file holding several.
     #[arg(long)]
     pub tensor: Option<String>,
-}
-
-/// `-k`: a whole number ≥ 1, with an error that says so (clap's own reads `-1` as a flag).
-fn parse_top_k(s: &str) -> std::result::Result<usize, String> {
-    match s.trim().parse::<i128>() {
-        Ok(k) if k >= 1 => usize::try_from(k).map_err(|_| format!("{k} is too large")),
-        Ok(k) => Err(format!("{k} is not allowed: top-k must be at least 1")),
-        Err(_) => Err(format!(
-            "'{s}' is not a whole number: top-k must be an integer ≥ 1"
-        )),
-    }
 }
 
 #[derive(Args)]
@@ -220,7 +209,9 @@ pub fn query(a: QueryArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let queries = read_vectors(&a.queries, a.tensor.as_deref())?;
-    let (nq, k) = (queries.rows(), a.k);
+    // Checked here rather than by clap, so a bad k is one line and exit 1 like every other error.
+    anyhow::ensure!(a.k >= 1, "top_k must be at least 1 (got -k {})", a.k);
+    let (nq, k) = (queries.rows(), usize::try_from(a.k)?);
     let t = Instant::now();
     // Query in chunks so a long batch shows progress; results are identical to one call.
     let chunk = 4096.max(nq.div_ceil(100));

@@ -499,7 +499,6 @@ impl Builder for FaissBuilder {
     }
 }
 
-/// faiss's warning for thin training sets (it prints it; we return it).
 impl FaissIndexer {
     /// The build's warnings, and what the current settings deserve: an `nprobe` above the number
     /// of lists is kept as given (faiss stores it so) and probes every list, as faiss does.
@@ -519,6 +518,7 @@ impl FaissIndexer {
     }
 }
 
+/// faiss's warning for thin training sets (it prints it; we return it).
 fn ivf_warnings(n: usize, nlist: usize) -> Vec<String> {
     if n < 39 * nlist {
         vec![format!(
