@@ -41,6 +41,8 @@ pub mod error;
 pub mod eval;
 pub mod exact;
 pub mod faiss;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 pub mod kernels;
 pub mod metric;

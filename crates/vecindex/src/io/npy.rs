@@ -42,10 +42,14 @@ fn parse_descr(descr: &str, src: &str) -> Result<(Kind, bool)> {
             ),
         )
     };
-    let (order, rest) = descr.split_at(descr.len().min(1));
+    // The byte-order mark is one ASCII character; anything else (even a multi-byte character
+    // from a hostile header) is simply not a supported dtype.
+    let mut chars = descr.chars();
+    let order = chars.next();
+    let rest = chars.as_str();
     let big = match order {
-        "<" | "|" | "=" => false,
-        ">" => true,
+        Some('<' | '|' | '=') => false,
+        Some('>') => true,
         _ => return Err(bad()),
     };
     let kind = match rest {
