@@ -151,10 +151,15 @@ impl AnnoyForest {
             }
             let nd = nd as usize;
             if i < n_items {
-                if nd > 1 && !forest.roots.contains(&i) {
+                if nd <= 1 {
+                    continue; // an item (the search takes it as a candidate)
+                }
+                if !forest.roots.contains(&i) {
                     return Err(wrong(format!("item node {i} has n_descendants {nd}")));
                 }
-                continue;
+                // A root in an item's slot: the search reads it as a leaf or a split node, so
+                // it is checked as one below (fuzzing found a file whose such root listed ids
+                // beyond the file).
             }
             let is_root = forest.roots.contains(&i) || nd == n_items;
             let leaf_len = if nd <= k {
