@@ -37,13 +37,18 @@ class Index:
         """The ``top_k`` best items of each query row, best first: ``(ids, distances)`` of shape
         ``(n, top_k)`` (int64, float32). Empty slots hold id -1 and +inf (distances) or -inf
         (similarities)."""
-        q, was_torch = as_matrix(queries, "queries")
-        ids, distances = self._native.query(q, as_top_k(top_k))
+        ids, distances, was_torch = self._query_arrays(queries, top_k)
         if was_torch:
             import torch
 
             return torch.from_numpy(ids), torch.from_numpy(distances)
         return ids, distances
+
+    def _query_arrays(self, queries: Any, top_k: int) -> Tuple[np.ndarray, np.ndarray, bool]:
+        """``(ids, distances, was_torch)``: the numpy result, and whether torch came in."""
+        q, was_torch = as_matrix(queries, "queries")
+        ids, distances = self._native.query(q, as_top_k(top_k))
+        return ids, distances, was_torch
 
     def save(self, path: PathLike) -> None:
         """Writes the index atomically: a faiss or annoy file (+ ``.vecindex.json`` sidecar for

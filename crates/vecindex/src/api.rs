@@ -211,15 +211,39 @@ pub(crate) fn check_ids(ids: &[i64], rows: usize) -> Result<()> {
             "id at position {p} is -1, which is reserved for empty result slots"
         )));
     }
-    let mut seen = std::collections::HashMap::with_capacity(ids.len());
-    for (p, &id) in ids.iter().enumerate() {
-        if let Some(first) = seen.insert(id, p) {
-            return Err(Error::invalid(format!(
-                "duplicate id {id} at positions {first} and {p}; ids must be unique"
-            )));
-        }
+    if let Some(id) = repeated_id(ids.iter().copied()) {
+        let mut at = ids
+            .iter()
+            .enumerate()
+            .filter(|(_, &i)| i == id)
+            .map(|(p, _)| p);
+        let (first, second) = (at.next().unwrap_or(0), at.next().unwrap_or(0));
+        return Err(Error::invalid(format!(
+            "duplicate id {id} at positions {first} and {second}; ids must be unique"
+        )));
     }
     Ok(())
+}
+
+/// An id that appears more than once, if any (the one whose second copy comes first when ids
+/// are row numbers). Row-number-like ids (all in 0..n, the usual case) are checked with a bit
+/// set; others by sorting a copy.
+pub(crate) fn repeated_id(ids: impl Iterator<Item = i64> + Clone) -> Option<i64> {
+    let n = ids.clone().count();
+    if ids.clone().all(|id| id >= 0 && (id as usize) < n) {
+        let mut seen = vec![0u64; n.div_ceil(64)];
+        for id in ids {
+            let (w, b) = (id as usize / 64, id as usize % 64);
+            if seen[w] >> b & 1 == 1 {
+                return Some(id);
+            }
+            seen[w] |= 1 << b;
+        }
+        return None;
+    }
+    let mut all: Vec<i64> = ids.collect();
+    all.sort_unstable();
+    all.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
 
 #[cfg(test)]

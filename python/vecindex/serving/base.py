@@ -8,7 +8,6 @@ import os
 import typing as ty
 
 from .._api import Index, PathLike
-from .._convert import as_matrix, as_top_k
 
 if ty.TYPE_CHECKING:
     import torch
@@ -57,8 +56,7 @@ class EngineIndexer(BaseIndexer):
     def query(self, embeddings: ty.Any, top_k: int) -> ty.Tuple["torch.Tensor", "torch.Tensor"]:
         import torch
 
-        q, _ = as_matrix(embeddings, "query embeddings")
-        ids, distances = self._index._native.query(q, as_top_k(top_k))
+        ids, distances, _ = self._index._query_arrays(embeddings, top_k)
         return torch.from_numpy(ids), torch.from_numpy(distances)
 
     def save(self, file_path: FilePath) -> None:

@@ -429,30 +429,6 @@ fn read_quantizer(r: &mut ByteReader<'_>, d: usize, metric: Metric) -> Result<Fl
 }
 
 /// IVF-Flat body (`IwFl`, or the legacy `IvFl`/`IvFL` layouts).
-/// An id that appears more than once across the lists, if any. Row-number ids (all in 0..n, the
-/// usual case) are checked with a bit set; others by sorting a copy.
-fn repeated_id(lists: &[Vec<i64>]) -> Option<i64> {
-    let n: usize = lists.iter().map(Vec::len).sum();
-    if lists
-        .iter()
-        .flatten()
-        .all(|&id| id >= 0 && (id as usize) < n)
-    {
-        let mut seen = vec![0u64; n.div_ceil(64)];
-        for &id in lists.iter().flatten() {
-            let (w, b) = (id as usize / 64, id as usize % 64);
-            if seen[w] >> b & 1 == 1 {
-                return Some(id);
-            }
-            seen[w] |= 1 << b;
-        }
-        return None;
-    }
-    let mut all: Vec<i64> = lists.iter().flatten().copied().collect();
-    all.sort_unstable();
-    all.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
-}
-
 fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
     let h = read_header(r)?;
     if h.d == 0 {
@@ -605,7 +581,7 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
             "list {l} holds id -1, which marks empty result slots"
         )));
     }
-    if let Some(id) = repeated_id(&ids) {
+    if let Some(id) = crate::api::repeated_id(ids.iter().flatten().copied()) {
         return Err(r.error(format!(
             "id {id} is stored twice in the inverted lists; ids must be unique"
         )));

@@ -3,8 +3,8 @@
 //! Keys are "smaller is better" (similarities are negated by the caller, which is exact in f32).
 //! A candidate enters only if its key is *strictly* smaller than the worst key kept, so among equal
 //! keys the ones offered first win the last slots; NaN never enters, and neither does -inf (an
-//! overflowed similarity from a corrupted or extreme index must not outrank finite scores). Kept items are ordered by key,
-//! then by id ascending (`TieOrder::LowIdFirst`, FAISS's L2 order) or descending
+//! overflowed similarity from a corrupted or extreme index must not outrank finite scores).
+//! Kept items are ordered by key, then by id ascending (`TieOrder::LowIdFirst`, FAISS's L2 order) or descending
 //! (`TieOrder::HighIdFirst`, FAISS's inner-product order).
 
 /// How equal keys are ordered among the kept items.
