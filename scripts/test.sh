@@ -3,7 +3,8 @@
 # peers, torch, torch-rechub and the Milvus 2.3.5 server from PyPI), starts Milvus on 127.0.0.1,
 # runs every test of the workspace, installs the Python package into the venv (`pip install .`)
 # and runs its tests under pytest (torch-rechub's own test_serving.py among them), checks that no
-# Milvus collection was left behind, and stops the server.
+# Milvus collection was left behind, stops the server, and then runs the Milvus fault tests (which
+# crash and restart a server of their own).
 # Peer and Milvus tests fail (not skip) here because VECINDEX_REQUIRE_PEERS is set.
 #
 #   ./scripts/test.sh                 everything (what CI runs)
@@ -82,4 +83,11 @@ if [ -n "${VECINDEX_MILVUS_URI:-}" ]; then
     echo "error: the tests left Milvus collections behind" >&2
     exit 1
   fi
+fi
+
+if [ -n "$mpid" ] && [ "$rust" = 1 ] && [ ${#args[@]} -eq 0 ]; then
+  # The fault tests crash and restart a server of their own; two cannot share the machine.
+  stop_milvus
+  echo "Milvus fault tests (a server of their own, crashed mid-insert/index/search and restarted) ..." >&2
+  cargo test --release -p vecindex --features milvus --test milvus_faults -- --ignored --test-threads=1
 fi

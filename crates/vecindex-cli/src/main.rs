@@ -8,10 +8,12 @@ mod eval;
 mod peer_bench;
 mod plot;
 mod progress;
+mod signals;
 
 use clap::Parser;
 
 fn main() {
+    signals::remove_unfinished_saves_on_signal();
     let args = cli::Cli::parse();
     if let Err(e) = run(args) {
         // One line: the error and its causes, each said once (the library's I/O errors already

@@ -1016,11 +1016,13 @@ fn top_k_is_checked_before_anything_is_allocated() {
     }
 }
 
-/// `kill -9` in the middle of a save leaves the old index intact and a temp file behind; the
-/// next save to that path removes the dead process's temp file and writes a good index.
+/// A signal in the middle of a save leaves the old index intact. SIGINT, SIGTERM and SIGHUP end
+/// the program by that signal with the save's temp file removed; `kill -9` cannot be caught and
+/// leaves its temp file, which the next save to that path removes.
 #[cfg(target_os = "linux")]
 #[test]
-fn kill_during_save_keeps_the_old_file_and_the_next_save_cleans_up() {
+fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
+    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let (n, d) = (600_000, 128); // a ~300 MB index: its save takes a while
     let items = vecindex::synth::gaussian(n, d, 9).into_vec();
@@ -1029,17 +1031,20 @@ fn kill_during_save_keeps_the_old_file_and_the_next_save_cleans_up() {
     drop(items);
     let out = dir.path().join("big.index");
     let small = data();
-    ok(&[
-        "build",
-        "faiss",
-        "--input",
-        &p(&small, "items.npy"),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let save_small = || {
+        ok(&[
+            "build",
+            "faiss",
+            "--input",
+            &p(&small, "items.npy"),
+            "--output",
+            out.to_str().unwrap(),
+        ])
+    };
+    save_small();
     let old = std::fs::read(&out).unwrap();
-    let temps = |dir: &Path| -> Vec<PathBuf> {
-        std::fs::read_dir(dir)
+    let temps = || -> Vec<PathBuf> {
+        std::fs::read_dir(dir.path())
             .unwrap()
             .flatten()
             .map(|e| e.path())
@@ -1051,64 +1056,62 @@ fn kill_during_save_keeps_the_old_file_and_the_next_save_cleans_up() {
             })
             .collect()
     };
-    let mut caught = false;
-    for _ in 0..3 {
-        let mut child = bin()
-            .args([
-                "build",
-                "faiss",
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-            ])
-            .arg(&out)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        loop {
-            if !temps(dir.path()).is_empty() {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                caught = true;
-                break;
+    // Sends `signal` the moment the big save's temp file appears; the exit status, once caught.
+    let interrupt_save = |signal: &str| -> std::process::ExitStatus {
+        for _ in 0..3 {
+            let mut child = bin()
+                .args([
+                    "build",
+                    "faiss",
+                    "--input",
+                    input.to_str().unwrap(),
+                    "--output",
+                ])
+                .arg(&out)
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            loop {
+                if !temps().is_empty() {
+                    let pid = child.id().to_string();
+                    let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+                    assert!(sent.success());
+                    return child.wait().unwrap();
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // finished before we saw the save: try again
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
             }
-            if child.try_wait().unwrap().is_some() {
-                break; // finished before we saw the save: try again
-            }
-            std::thread::sleep(std::time::Duration::from_micros(200));
+            save_small();
         }
-        if caught {
-            break;
-        }
-        ok(&[
-            "build",
-            "faiss",
-            "--input",
-            &p(&small, "items.npy"),
-            "--output",
-            out.to_str().unwrap(),
-        ]);
+        panic!("never saw the save in progress");
+    };
+    for (signal, number) in [("-INT", 2), ("-TERM", 15), ("-HUP", 1)] {
+        let status = interrupt_save(signal);
+        assert_eq!(status.signal(), Some(number), "{signal}: {status:?}");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            old,
+            "{signal}: old index intact"
+        );
+        assert!(
+            temps().is_empty(),
+            "{signal} left a temp file: {:?}",
+            temps()
+        );
     }
-    assert!(caught, "never saw the save in progress");
+    let status = interrupt_save("-KILL");
+    assert_eq!(status.signal(), Some(9));
     assert_eq!(
         std::fs::read(&out).unwrap(),
         old,
         "the old index must be intact"
     );
+    assert!(!temps().is_empty(), "the killed save left its temp file");
+    save_small();
     assert!(
-        !temps(dir.path()).is_empty(),
-        "the killed save left its temp file"
-    );
-    ok(&[
-        "build",
-        "faiss",
-        "--input",
-        &p(&small, "items.npy"),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
-    assert!(
-        temps(dir.path()).is_empty(),
+        temps().is_empty(),
         "the next save removed the dead process's temp file"
     );
     ok(&["info", out.to_str().unwrap()]);

@@ -374,11 +374,9 @@ impl Indexer for AnnoyIndexer {
         };
         let json = serde_json::to_vec_pretty(&side).map_err(|e| Error::invalid(e.to_string()))?;
         let pending = pending_path(path);
-        crate::io::atomic_write(&pending, bytes)?;
-        if let Err(e) = crate::io::atomic_write(&sidecar_path(path), &json) {
-            let _ = std::fs::remove_file(&pending);
-            return Err(e);
-        }
+        // Removed again if the commit fails or the program is stopped before it.
+        let uncommitted = crate::io::write_uncommitted(&pending, bytes)?;
+        crate::io::atomic_write_committing(&sidecar_path(path), &json, Some(uncommitted))?;
         std::fs::rename(&pending, path).map_err(|e| Error::io(path, e))?;
         crate::io::sync_parent(path);
         Ok(())

@@ -6,12 +6,15 @@
 
 pub mod bytes;
 pub mod npy;
+mod save;
+
+pub use save::{abandon_saves, atomic_write, sync_parent};
+pub(crate) use save::{atomic_write_committing, write_uncommitted};
 
 use crate::error::{Error, Result};
 use crate::vectors::Vectors;
 use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Reads a whole file, with the path in the error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -163,78 +166,6 @@ fn read_safetensors(bytes: &[u8], src: &str, name: Option<&str>) -> Result<Vecto
     Vectors::new(data, dim)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
-/// fsync of the directory. A crash leaves either the old file or the new one, never a torn one.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::invalid(format!("{} is not a file path", path.display())))?
-        .to_string_lossy()
-        .to_string();
-    remove_stale_temps(&dir, &name);
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        sync_parent(path);
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
-}
-
-/// Removes the `.NAME.tmp-PID-N` files that saves to `NAME` by processes no longer running left
-/// behind (killed mid-save). Only where liveness can be told (`/proc`); a live or unknown process's
-/// file is left alone, and so is this process's (another thread may be saving).
-fn remove_stale_temps(dir: &Path, name: &str) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let prefix = format!(".{name}.tmp-");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
-            continue;
-        };
-        let Some((pid, n)) = rest.split_once('-') else {
-            continue;
-        };
-        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), n.parse::<u64>()) else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Makes a rename into `path`'s directory durable (best effort: not every platform or file system
-/// lets a directory be opened and synced).
-pub fn sync_parent(path: &Path) {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
 /// A fast 64-bit digest (not cryptographic), fed in pieces: it tells whether a file is the one
 /// its metadata was written for. Four 64-bit lanes, each a multiply-rotate of 8-byte words.
 pub struct Digest64 {
@@ -329,33 +260,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_save_removes_temp_files_of_dead_processes_only() {
-        if !Path::new("/proc/self").exists() {
-            return; // liveness cannot be told here: nothing is removed
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.index");
-        std::fs::write(&path, b"old").unwrap();
-        // A pid that surely ran and ended: a finished child's.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        let stale = dir.path().join(format!(".x.index.tmp-{dead}-0"));
-        let live = dir.path().join(".x.index.tmp-1-0");
-        let mine = dir
-            .path()
-            .join(format!(".x.index.tmp-{}-99", std::process::id()));
-        let other = dir.path().join(format!(".y.index.tmp-{dead}-0"));
-        for p in [&stale, &live, &mine, &other] {
-            std::fs::write(p, b"partial").unwrap();
-        }
-        atomic_write(&path, b"new").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        assert!(!stale.exists(), "a dead process's temp file is removed");
-        assert!(live.exists() && mine.exists() && other.exists());
-    }
-
-    #[test]
     fn digest_pieces_and_files_agree() {
         let bytes: Vec<u8> = (0..(3 << 20) + 13)
             .map(|i| (i * 7 + i / 251) as u8)
@@ -391,18 +295,6 @@ mod tests {
         let mut bad = b.clone();
         bad[16] = 2; // second vector claims dimension 2
         assert!(parse_fvecs(&bad, "t").is_err());
-    }
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.index");
-        atomic_write(&p, b"old").unwrap();
-        atomic_write(&p, b"new").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"new");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        // A directory that does not exist: error, and nothing created.
-        assert!(atomic_write(&dir.path().join("no/such/x"), b"z").is_err());
     }
 
     #[test]

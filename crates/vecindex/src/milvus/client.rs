@@ -153,7 +153,7 @@ impl MilvusClient {
             message,
         };
         match rx.recv() {
-            Ok(r) => r.map_err(|e| err(e.to_string())),
+            Ok(r) => r.map_err(|e| err(describe(&e))),
             Err(_) => Err(err("the client task stopped unexpectedly".into())),
         }
     }
@@ -583,6 +583,19 @@ impl Drop for MilvusClient {
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// The SDK's error in one readable line: a gRPC status as its code and message (its `Display`
+/// adds empty details and metadata dumps).
+fn describe(e: &milvus::v2::error::Error) -> String {
+    use milvus::v2::error::Error as E;
+    match e {
+        E::Grpc(status) => format!("{:?}: {}", status.code(), status.message()),
+        E::RetryExhausted { attempts, source } => {
+            format!("{} (after {attempts} attempts)", describe(source))
+        }
+        other => other.to_string(),
     }
 }
 

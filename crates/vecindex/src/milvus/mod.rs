@@ -33,6 +33,7 @@
 //! (where it blocks the calling thread for the duration of each call).
 
 mod client;
+mod staging;
 
 use crate::api::Progress;
 use crate::api::{check_ids, check_items, check_query, Builder, IndexInfo, Indexer, Neighbors};
@@ -372,24 +373,28 @@ impl MilvusBuilder {
         self.report("connecting", 0, 1);
         let client = MilvusClient::connect(&settings)?;
 
+        staging::drop_abandoned(&client);
+
         // A named collection persists; without a name a unique one lives as long as the indexer.
+        // Either way the build fills a staging collection, renamed only once complete, so a
+        // failed build leaves no half-filled collection (and a failed rebuild the old one as is).
         let named = self.params.text("collection").map(str::to_string);
         let overwrite = self.params.text("overwrite") == Some("true");
-        let target = match &named {
-            Some(name) => {
-                if client.has_collection(name)? && !overwrite {
-                    return Err(Error::invalid(format!(
-                        "milvus collection '{name}' already exists at {}; pass overwrite=true to \
-                         replace it, or choose another collection name",
-                        client.uri()
-                    )));
-                }
-                // Built under a temporary name and swapped in only when complete, so a failed
-                // rebuild leaves the old collection as it was.
-                unique_name(name)
+        if let Some(name) = &named {
+            if client.has_collection(name)? && !overwrite {
+                return Err(Error::invalid(format!(
+                    "milvus collection '{name}' already exists at {}; pass overwrite=true to \
+                     replace it, or choose another collection name",
+                    client.uri()
+                )));
             }
-            None => unique_name(self.params.text("name").unwrap_or("vecindex")),
-        };
+        }
+        let prefix = named
+            .as_deref()
+            .or(self.params.text("name"))
+            .unwrap_or("vecindex");
+        let staging = staging::Staging::new(prefix);
+        let target = staging.name.clone();
         let mut guard = DropGuard {
             client: &client,
             name: Some(target.clone()),
@@ -459,13 +464,14 @@ impl MilvusBuilder {
                 if client.has_collection(name)? {
                     client.drop_collection(name)?;
                 }
-                client.rename_collection(&target, name)?;
                 name.clone()
             }
-            None => target.clone(),
+            None => unique_name(prefix),
         };
+        client.rename_collection(&target, &collection)?;
         guard.name = None;
         drop(guard);
+        drop(staging);
         let handle = Handle {
             format: HANDLE_FORMAT.into(),
             version: HANDLE_VERSION,
