@@ -29,6 +29,7 @@ if [ "$suite" = python ]; then
   elif [ "$milvus" = 0 ]; then
     unset VECINDEX_MILVUS_URI
   fi
+  # The full real-embedding set, where present (see scripts/test.sh).
   shared="${VECINDEX_SHARED_DATA:-$root/../shared/data/debian-desc-all-minilm-l6-v2}"
   for t in 1 2; do
     RAYON_NUM_THREADS=$t OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t MKL_NUM_THREADS=$t \
@@ -43,7 +44,7 @@ fi
 
 if ! "$py" -c "import pymilvus" >/dev/null 2>&1; then
   echo "installing pymilvus 2.3.7 into .venv (bench only) ..." >&2
-  # The pins keep pymilvus 2.3.7 importable (see ../shared/specs/milvus.md §8).
+  # The pins keep pymilvus 2.3.7 importable (its imports break with setuptools>=70, marshmallow>=4).
   "$py" -m pip install --quiet "pymilvus==2.3.7" "setuptools<70" "marshmallow<4" >&2
 fi
 mpid=""

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts or stops a real Milvus 2.3.5 standalone (PyPI package `milvus==2.3.5`) on loopback for the
-# tests and benchmarks. Recipe and pitfalls: ../shared/specs/milvus.md §8.
+# tests and benchmarks. Pitfalls of this server: docs/milvus.md.
 #
 #   scripts/milvus.sh start DIR   fresh data dir DIR; prints the launcher's pid once 19530 answers
 #   scripts/milvus.sh stop PID    SIGINT to the launcher, then SIGTERM to its process group

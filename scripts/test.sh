@@ -34,6 +34,9 @@ python=1
 py="$(bash scripts/venv.sh)"
 export VECINDEX_PYTHON="$py"
 export VECINDEX_REQUIRE_PEERS=1
+# The full real-embedding set (20,000 + 1,000 rows of d=384 with exact ground truth) that the
+# larger real-data tests also run on; the committed sample (crates/vecindex/tests/data) always.
+export VECINDEX_SHARED_DATA="${VECINDEX_SHARED_DATA:-$root/../shared/data/debian-desc-all-minilm-l6-v2}"
 # Keep the peers from oversubscribing the 2-core machine while cargo runs tests in parallel.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 

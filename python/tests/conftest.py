@@ -29,17 +29,6 @@ def need(module: str):
         pytest.skip(f"{module} not installed ({e})")
 
 
-def shared_data() -> Path:
-    """The real-embedding set (Debian package descriptions, MiniLM, d=384) beside the checkout."""
-    default = ROOT.parent / "shared" / "data" / "debian-desc-all-minilm-l6-v2"
-    p = Path(os.environ.get("VECINDEX_SHARED_DATA", default))
-    if not (p / "base.npy").exists():
-        if REQUIRE:
-            pytest.fail(f"real-data set missing at {p}")
-        pytest.skip(f"real-data set not found at {p}")
-    return p
-
-
 @pytest.fixture(scope="session")
 def milvus_uri() -> str:
     uri = os.environ.get("VECINDEX_MILVUS_URI")

@@ -137,7 +137,8 @@ pub struct ResultRow {
 }
 
 /// Ground truth for `metric`, from the cache next to the queries (or in `out`), else computed
-/// exactly (in parallel) and cached.
+/// exactly (in parallel) and cached. The cache is keyed by the content of the base and the
+/// queries, so another base file (or a changed one) never reuses stale truth.
 fn ground_truth(
     base: &Vectors,
     queries: &Vectors,
@@ -150,7 +151,11 @@ fn ground_truth(
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("queries");
-    let name = format!("{stem}.gt-{}-k{k}.npy", metric.name().to_ascii_lowercase());
+    let name = format!(
+        "{stem}.gt-{}-k{k}-{:016x}.npy",
+        metric.name().to_ascii_lowercase(),
+        content_digest(base) ^ content_digest(queries).rotate_left(17)
+    );
     let beside = qpath.parent().unwrap_or(Path::new(".")).join(&name);
     let mine = out.join(&name);
     for p in [&beside, &mine] {
@@ -174,10 +179,22 @@ fn ground_truth(
     sp.finish_and_clear();
     let bytes = npy::npy_i64(&[queries.rows(), k], &gt.ids);
     if io::atomic_write(&beside, &bytes).is_err() {
-        // Read-only data directory (e.g. ../shared): cache in the output directory instead.
+        // Read-only data directory: cache in the output directory instead.
         io::atomic_write(&mine, &bytes)?;
     }
     Ok(gt)
+}
+
+/// A digest of the vectors' shape and values.
+fn content_digest(v: &Vectors) -> u64 {
+    let mut d = io::Digest64::default();
+    d.update(&(v.dim() as u64).to_le_bytes());
+    d.update(&(v.rows() as u64).to_le_bytes());
+    for chunk in v.as_slice().chunks(1 << 14) {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
+        d.update(&bytes);
+    }
+    d.finish()
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
@@ -320,10 +337,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             let mut lat: Vec<f64> = (0..a.single.min(q.rows()))
                 .map(|i| {
                     let t = Instant::now();
-                    let _ = indexer.query(q.slice_rows(i, i + 1), k);
-                    t.elapsed().as_secs_f64() * 1e3
+                    indexer.query(q.slice_rows(i, i + 1), k)?;
+                    Ok(t.elapsed().as_secs_f64() * 1e3)
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             lat.sort_by(f64::total_cmp);
             let pct = |p: f64| {
                 if lat.is_empty() {

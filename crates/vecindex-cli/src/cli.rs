@@ -269,6 +269,12 @@ pub fn query(a: QueryArgs) -> Result<()> {
     Ok(())
 }
 
+#[cfg(not(feature = "milvus"))]
+pub fn collections(_: CollectionsArgs) -> Result<()> {
+    anyhow::bail!("this vecindex was built without the milvus feature")
+}
+
+#[cfg(feature = "milvus")]
 pub fn collections(a: CollectionsArgs) -> Result<()> {
     let b = vecindex::milvus::MilvusBuilder::from_config(&Config::parse(&a.params)?)?;
     for name in &a.drop {

@@ -53,9 +53,10 @@ pub struct PeerBenchArgs {
     /// Single-query calls timed per repetition.
     #[arg(long, default_value_t = 200)]
     pub single: usize,
-    /// Real-embedding data set directory (base.npy, queries.npy, gt_*.npy); skipped if absent.
-    #[arg(long, default_value = "../shared/data/debian-desc-all-minilm-l6-v2")]
-    pub real: PathBuf,
+    /// Real-embedding data set directory (base.npy, queries.npy, gt_*.npy; default:
+    /// $VECINDEX_SHARED_DATA); skipped if absent.
+    #[arg(long)]
+    pub real: Option<PathBuf>,
     /// Python with faiss-cpu (default: $VECINDEX_PYTHON, then ./.venv/bin/python).
     #[arg(long)]
     pub python: Option<PathBuf>,
@@ -175,12 +176,17 @@ fn datasets(a: &PeerBenchArgs) -> Result<Vec<Dataset>> {
             gt: vec![],
         });
     }
-    if a.real.join("base.npy").exists() {
-        let base = vecindex::io::read_vectors(&a.real.join("base.npy"), None)?;
-        let queries = vecindex::io::read_vectors(&a.real.join("queries.npy"), None)?;
+    let real = a
+        .real
+        .clone()
+        .or_else(|| std::env::var_os("VECINDEX_SHARED_DATA").map(PathBuf::from))
+        .unwrap_or_default();
+    if real.join("base.npy").exists() {
+        let base = vecindex::io::read_vectors(&real.join("base.npy"), None)?;
+        let queries = vecindex::io::read_vectors(&real.join("queries.npy"), None)?;
         let mut gt = vec![];
         for (m, f) in [("L2", "gt_l2.npy"), ("IP", "gt_ip.npy")] {
-            let arr = npy::parse_npy(&std::fs::read(a.real.join(f))?, f)?;
+            let arr = npy::parse_npy(&std::fs::read(real.join(f))?, f)?;
             let cols = arr.shape.get(1).copied().unwrap_or(1);
             if let npy::NpyData::Int(ids) = arr.data {
                 gt.push((m.to_string(), ids, cols));
@@ -194,8 +200,8 @@ fn datasets(a: &PeerBenchArgs) -> Result<Vec<Dataset>> {
         });
     } else {
         eprintln!(
-            "note: {} not found; real-embedding rows skipped",
-            a.real.display()
+            "note: no real-embedding set at '{}' (--real or VECINDEX_SHARED_DATA); its rows skipped",
+            real.display()
         );
     }
     Ok(v)

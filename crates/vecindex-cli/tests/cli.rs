@@ -437,6 +437,27 @@ fn ivf_build_and_query_with_nprobe() {
         v["params"]["nprobe"], "8",
         "default nprobe is max(8, nlists/6)"
     );
+    // Items added without ids hold their row numbers (IVF lists always store ids); with --ids
+    // they are custom.
+    assert_eq!(v["custom_ids"], false, "{v}");
+    let text = String::from_utf8(ok(&["info", &p(&d, "ivf.index")]).stdout).unwrap();
+    assert!(text.contains("row numbers"), "{text}");
+    let ids: Vec<i64> = (0..N as i64).map(|i| 10 * i + 3).collect();
+    std::fs::write(d.dir.join("ids.npy"), npy::npy_i64(&[N], &ids)).unwrap();
+    ok(&[
+        "build",
+        "faiss",
+        "index_type=IVF",
+        "nlists=16",
+        "--input",
+        &p(&d, "items.npy"),
+        "--ids",
+        &p(&d, "ids.npy"),
+        "--output",
+        &p(&d, "ivf_ids.index"),
+    ]);
+    let text = String::from_utf8(ok(&["info", &p(&d, "ivf_ids.index")]).stdout).unwrap();
+    assert!(text.contains("custom (id map)"), "{text}");
     // nprobe at query time: all 16 lists probed = exact.
     ok(&[
         "query",
@@ -673,7 +694,43 @@ fn bench_writes_json_csv_svg_png() {
         .count();
     assert!(non_white > 2000, "only {non_white} non-white pixels");
     // The ground truth was cached next to the queries; a TOML grid with relative paths reuses it.
-    assert!(d.dir.join("queries.gt-l2-k5.npy").exists());
+    let cached = |dir: &Path| -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.starts_with("queries.gt-l2-k5-") && name.ends_with(".npy")
+            })
+            .count()
+    };
+    assert_eq!(cached(&d.dir), 1);
+    // Another base with the same queries file: its own truth, not the cached one (Flat stays
+    // exact, where stale truth would give it a recall near 0).
+    let other = vecindex::synth::gaussian(N, D, 77).into_vec();
+    write_npy(&d.dir.join("other.npy"), N, D, &other);
+    let out3 = d.dir.join("bench3");
+    ok(&[
+        "bench",
+        "--base",
+        &p(&d, "other.npy"),
+        "--queries",
+        &p(&d, "queries.npy"),
+        "-k",
+        "5",
+        "--run",
+        "faiss",
+        "--out",
+        out3.to_str().unwrap(),
+        "--repeat",
+        "1",
+        "--single",
+        "2",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out3.join("results.json")).unwrap()).unwrap();
+    assert_eq!(v["results"][0]["recall"].as_f64(), Some(1.0), "fresh truth");
+    assert_eq!(cached(&d.dir), 2);
     std::fs::write(
         d.dir.join("grid.toml"),
         "[dataset]\nbase = \"items.npy\"\nqueries = \"queries.npy\"\nk = 5\n\n[[run]]\nbackend = \"faiss\"\nlabel = \"flat ip\"\nparams = { metric = \"IP\" }\n",
@@ -817,6 +874,7 @@ fn hnsw_build_and_query_with_ef_search() {
 }
 
 /// The Milvus server `./scripts/test.sh` started, or None (with a notice) outside it.
+#[cfg(feature = "milvus")]
 fn milvus_uri() -> Option<String> {
     if let Ok(u) = std::env::var("VECINDEX_MILVUS_URI") {
         return Some(u);
@@ -832,6 +890,7 @@ fn milvus_uri() -> Option<String> {
     None
 }
 
+#[cfg(feature = "milvus")]
 #[test]
 fn milvus_build_query_info_collections() {
     let Some(uri) = milvus_uri() else { return };

@@ -295,7 +295,7 @@ impl<'a> ExactSearch<'a> {
         let mut heaps: Vec<TopK> = (qs..qe).map(|_| TopK::new(k, self.tie())).collect();
         self.for_each_block(queries.slice_rows(qs, qe), items, |s, b, keys| {
             for (heap, row) in heaps.iter_mut().zip(keys.chunks_exact(b)) {
-                offer_below(heap, row, s, 1.0);
+                offer_below(heap, row, s);
             }
         });
         heaps
@@ -372,8 +372,8 @@ pub(crate) fn offer(heap: &mut TopK, values: &[f32], sign: f32, id_of: impl Fn(u
 }
 
 #[inline]
-fn offer_below(heap: &mut TopK, values: &[f32], first_id: usize, sign: f32) {
-    offer(heap, values, sign, |j| (first_id + j) as i64);
+fn offer_below(heap: &mut TopK, values: &[f32], first_id: usize) {
+    offer(heap, values, 1.0, |j| (first_id + j) as i64);
 }
 
 /// Squared L2 distances in place from inner products: ‖q‖² + ‖x‖² − 2·q·x, clamped at 0 (NaN kept).

@@ -307,31 +307,34 @@ fn sidecar_ids_threads_and_errors() {
 /// Recall@10 against the exact cosine top-10 on the real embeddings grows with search_k.
 #[test]
 fn annoy_recall_on_real_embeddings() {
-    let Some(dir) = common::shared_data() else {
-        return;
-    };
-    let base = vecindex::io::read_vectors(&dir.join("base.npy"), None).unwrap();
-    let queries = vecindex::io::read_vectors(&dir.join("queries.npy"), None).unwrap();
-    let queries = vecindex::Vectors::new(queries.as_slice()[..200 * 384].to_vec(), 384).unwrap();
-    let exact =
-        vecindex::eval::exact_neighbors(base.view(), queries.view(), vecindex::Metric::Angular, 10)
-            .unwrap();
-    let mut idx = builder_factory("annoy", &Config::new().set("d", 384).set("n_trees", 20))
-        .unwrap()
-        .from_vectors(base)
+    for set in common::real_sets() {
+        let nq = set.queries.rows().min(200);
+        let queries = vecindex::Vectors::new(set.queries.as_slice()[..nq * 384].to_vec(), 384);
+        let queries = queries.unwrap();
+        let exact = vecindex::eval::exact_neighbors(
+            set.base.view(),
+            queries.view(),
+            vecindex::Metric::Angular,
+            10,
+        )
         .unwrap();
-    let mut prev = 0.0;
-    let mut line = String::from("annoy angular 20 trees recall@10:");
-    for sk in ["-1", "2000", "20000"] {
-        idx.set_param("searchk", sk).unwrap();
-        let r = idx.query(queries.view(), 10).unwrap();
-        let recall = vecindex::eval::recall_against(&r, &exact, 10);
-        line += &format!(" searchk {sk}: {recall:.3}");
-        assert!(recall >= prev - 1e-9, "{line}");
-        prev = recall;
+        let mut idx = builder_factory("annoy", &Config::new().set("d", 384).set("n_trees", 20))
+            .unwrap()
+            .from_vectors(set.base.clone())
+            .unwrap();
+        let mut prev = 0.0;
+        let mut line = format!("{} annoy angular 20 trees recall@10:", set.name);
+        for sk in ["-1", "2000", "20000"] {
+            idx.set_param("searchk", sk).unwrap();
+            let r = idx.query(queries.view(), 10).unwrap();
+            let recall = vecindex::eval::recall_against(&r, &exact, 10);
+            line += &format!(" searchk {sk}: {recall:.3}");
+            assert!(recall >= prev - 1e-9, "{line}");
+            prev = recall;
+        }
+        println!("{line}");
+        assert!(prev >= 0.9, "{line}");
     }
-    println!("{line}");
-    assert!(prev >= 0.9, "{line}");
 }
 
 /// Recall@10 against exact search on clustered synthetic data (queries from the same mixture,
@@ -497,4 +500,27 @@ fn forest_and_sidecar_stay_a_pair() {
     ix_b.save(&path).unwrap();
     assert!(!pending.exists());
     assert_eq!(query(&path).unwrap(), want_b);
+
+    // The first save to a path, interrupted between the commit and the rename: no forest yet,
+    // only the pending one, which the load moves into place.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&pending, &forest_b).unwrap();
+    assert_eq!(query(&path).unwrap(), want_b);
+    assert!(!pending.exists());
+
+    // Sidecar fields that do not fit the forest, or nothing: errors naming the sidecar.
+    let text = String::from_utf8(side_b.clone()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (field, value, needle) in [
+        ("d", serde_json::json!(1u64 << 40), "d = 1099511627776"),
+        ("d", serde_json::json!(0), "d = 0"),
+        ("n_items", serde_json::json!(299), "records 299 items"),
+        ("version", serde_json::json!(3), "sidecar version 3"),
+    ] {
+        let mut bad = json.clone();
+        bad[field] = value;
+        std::fs::write(&side, serde_json::to_vec(&bad).unwrap()).unwrap();
+        let e = query(&path).err().unwrap().to_string();
+        assert!(e.contains(needle) && e.contains("vecindex.json"), "{field}: {e}");
+    }
 }

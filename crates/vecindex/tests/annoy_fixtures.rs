@@ -1,5 +1,5 @@
 //! Our annoy reader and query path against files and results written by annoy 1.17.3 itself
-//! (tests/fixtures/annoy, copied from ../shared/specs/annoy-fixtures).
+//! (tests/fixtures/annoy, written by make_fixtures.py there).
 
 mod common;
 
@@ -198,7 +198,7 @@ fn wrong_dimension_or_metric_and_corruption_are_errors() {
 
 /// Built with annoy's seed, tree count and one thread, our forest has annoy's structure: the same
 /// n_descendants and children in (nearly) every node — only a float rounding that flips a
-/// comparison can make a subtree differ (spec §2.7).
+/// comparison can make a subtree differ (docs/algorithms.md: annoy's arithmetic depends on the CPU).
 #[test]
 fn single_thread_builds_reproduce_annoys_structure() {
     use vecindex::annoy::index::{build, BuildParams};

@@ -1,5 +1,5 @@
 //! Our FAISS Flat/IDMap reader, searcher and writer against files and results written by faiss
-//! 1.15.1 itself (tests/fixtures/faiss, copied from ../shared/specs/faiss-fixtures).
+//! 1.15.1 itself (tests/fixtures/faiss, written by make_fixtures.py there).
 
 mod common;
 

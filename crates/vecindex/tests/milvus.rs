@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vecindex::eval::{exact_neighbors, recall_against};
-use vecindex::io::{self, npy};
 use vecindex::milvus::MilvusBuilder;
 use vecindex::{builder_factory, Config, Metric, Vectors};
 
@@ -98,21 +97,24 @@ fn flat_equals_exact_search_for_every_metric_and_sees_every_item_at_once() {
 #[test]
 fn hnsw_and_ivf_reach_recall_on_real_embeddings() {
     let Some(uri) = milvus_uri() else { return };
-    let Some(dir) = common::shared_data() else {
-        return;
-    };
-    let base = io::read_vectors(&dir.join("base.npy"), None).unwrap();
-    let queries = io::read_vectors(&dir.join("queries.npy"), None).unwrap();
-    let gt = npy::parse_npy(&std::fs::read(dir.join("gt_cos.npy")).unwrap(), "gt").unwrap();
-    let cols = gt.shape[1];
-    let npy::NpyData::Int(gt_ids) = gt.data else {
-        panic!("gt ids")
+    // The committed sample (2,000 items): the server-side indexes against exact cosine truth,
+    // computed in f64 on normalised copies.
+    let set = common::real_sets().remove(0);
+    let (base, queries) = (set.base, set.queries);
+    let unit = |v: &Vectors| {
+        let mut x = v.as_slice().to_vec();
+        for row in x.chunks_mut(v.dim()) {
+            let n = row.iter().map(|a| a * a).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|a| *a /= n);
+        }
+        Vectors::new(x, v.dim()).unwrap()
     };
     let k = 10;
+    let (gt_ids, _) = common::exact_f64(&unit(&base), &unit(&queries), false, k);
     let recall = |r: &vecindex::Neighbors| {
         let mut hit = 0;
         for q in 0..r.n_queries {
-            let want = &gt_ids[q * cols..q * cols + k];
+            let want = &gt_ids[q * k..(q + 1) * k];
             hit += r.ids_row(q).iter().filter(|i| want.contains(i)).count();
         }
         hit as f64 / (r.n_queries * k) as f64
@@ -125,8 +127,8 @@ fn hnsw_and_ivf_reach_recall_on_real_embeddings() {
         (
             &[
                 ("index_type", "IVF_FLAT"),
-                ("nlist", "128"),
-                ("nprobe", "32"),
+                ("nlist", "32"),
+                ("nprobe", "16"),
             ][..],
             0.95,
         ),
@@ -153,8 +155,12 @@ fn hnsw_raises_ef_to_top_k_and_pads_when_k_exceeds_n() {
         .unwrap()
         .from_embeddings(items.view())
         .unwrap();
-    // ef 8 < top_k 100: the server would refuse; we search with ef = 100.
+    // ef 8 < top_k 100: the server would refuse; we search with ef = 100, and say so in
+    // info().warnings (the library never prints).
+    assert!(idx.info().warnings.is_empty());
     let r = idx.query(queries.view(), 100).unwrap();
+    let w = idx.info().warnings;
+    assert!(w.len() == 1 && w[0].contains("ef 8 < top_k 100"), "{w:?}");
     assert!(r.ids.iter().all(|&i| (0..n as i64).contains(&i)));
     let want = exact_neighbors(items.view(), queries.view(), Metric::L2, 100).unwrap();
     assert!(recall_against(&r, &want, 100) > 0.9);

@@ -24,7 +24,7 @@ pub(crate) const PARAMS: &[Param] = &[
         aliases: &["dim", "f"],
         kind: Kind::Int {
             min: 1,
-            max: 1 << 20,
+            max: super::forest::MAX_DIM as i64,
         },
     },
     Param {
@@ -98,7 +98,7 @@ fn pending_path(path: &Path) -> PathBuf {
 /// [`pending_path`]: it is moved into place (the save's last step, finished now).
 fn check_pair(path: &Path, side: &Path, s: &Sidecar) -> Result<()> {
     let (Some(bytes), Some(digest)) = (s.forest_bytes, &s.forest_digest) else {
-        return Ok(()); // a version-1 sidecar: counts are checked when the forest opens
+        return Ok(()); // a version-1 sidecar: only its counts are checked, once the forest opens
     };
     let matches = |p: &Path| -> Result<bool> {
         let len = match std::fs::metadata(p) {
@@ -114,6 +114,7 @@ fn check_pair(path: &Path, side: &Path, s: &Sidecar) -> Result<()> {
     let pending = pending_path(path);
     if matches(&pending)? {
         std::fs::rename(&pending, path).map_err(|e| Error::io(path, e))?;
+        crate::io::sync_parent(path);
         return Ok(());
     }
     Err(Error::format(
@@ -203,9 +204,14 @@ impl AnnoyBuilder {
     }
 
     fn load(&self, path: &Path) -> Result<AnnoyIndexer> {
-        crate::io::check_is_file(path)?;
         let src = path.display().to_string();
         let side = sidecar_path(path);
+        // A first save interrupted after its commit leaves the forest at the pending path, and
+        // the sidecar check below finishes that save: only without a sidecar is a missing
+        // forest an error right away.
+        if path.exists() || !side.exists() {
+            crate::io::check_is_file(path)?;
+        }
         let sidecar: Option<Sidecar> = match std::fs::read(&side) {
             Ok(b) => Some(
                 serde_json::from_slice(&b)
@@ -214,12 +220,25 @@ impl AnnoyBuilder {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(&side, e)),
         };
+        let recorded_items = sidecar.as_ref().map(|s| s.n_items);
         let (d, metric, ids) = match sidecar {
             Some(s) => {
                 if s.format != SIDECAR_FORMAT {
                     return Err(Error::format(
                         side.display(),
                         format!("not a vecindex annoy sidecar (format '{}')", s.format),
+                    ));
+                }
+                if !(1..=2).contains(&s.version) {
+                    return Err(Error::format(
+                        side.display(),
+                        format!("sidecar version {} (this vecindex reads 1 and 2)", s.version),
+                    ));
+                }
+                if s.d == 0 || s.d > super::forest::MAX_DIM {
+                    return Err(Error::format(
+                        side.display(),
+                        format!("d = {} (valid: 1 to {})", s.d, super::forest::MAX_DIM),
                     ));
                 }
                 check_pair(path, &side, &s)?;
@@ -251,6 +270,14 @@ impl AnnoyBuilder {
             }
         };
         let forest = AnnoyForest::open(path, d, metric)?;
+        if let Some(n) = recorded_items {
+            if n != forest.n_items {
+                return Err(Error::format(
+                    side.display(),
+                    format!("records {n} items, the forest holds {}", forest.n_items),
+                ));
+            }
+        }
         if let Some(ids) = &ids {
             if ids.len() != forest.n_items {
                 return Err(Error::format(

@@ -1,4 +1,4 @@
-//! annoy 1.17.3's forest construction (spec §2): Kiss64 random numbers, two-means splits per
+//! annoy 1.17.3's forest construction (docs/algorithms.md): Kiss64 random numbers, two-means splits per
 //! metric, the imbalance checks with their f32 rounding and the random fallback, leaf lists of up
 //! to K ids, post-order node allocation, root copies at the end.
 //!
@@ -92,12 +92,10 @@ impl Modulus {
 pub struct Items<'a> {
     pub layout: NodeLayout,
     pub n_items: usize,
-    /// Row-major float vectors (float metrics); holes are zero rows.
+    /// Row-major float vectors (float metrics).
     pub v: &'a [f32],
     /// Packed bits (hamming), `layout.words` per item.
     pub bits: &'a [u64],
-    /// Which ids were added (holes are false).
-    pub present: &'a [bool],
     pub norms: &'a [f32],
     pub dot_factors: &'a [f32],
     /// Half-precision copies of the float rows, for the first margin pass (see [`HalfRows`]).
@@ -738,10 +736,7 @@ pub fn build_trees(
     seed: u64,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Vec<Vec<BuildNode>> {
-    let indices: Vec<i32> = (0..items.n_items)
-        .filter(|&i| items.present[i])
-        .map(|i| i as i32)
-        .collect();
+    let indices: Vec<i32> = (0..items.n_items as i32).collect();
     match n_trees {
         None => {
             let mut rng = Kiss64::new(seed);
@@ -820,7 +815,6 @@ mod tests {
         metric: AnnoyMetric,
         d: usize,
         v: &'a [f32],
-        present: &'a [bool],
         norms: &'a [f32],
         dot_factors: &'a [f32],
     ) -> Items<'a> {
@@ -829,7 +823,6 @@ mod tests {
             n_items: v.len() / d,
             v,
             bits: &[],
-            present,
             norms,
             dot_factors,
             half: None,
@@ -878,9 +871,8 @@ mod tests {
                 let sq = kernels::row_norms(&v, d);
                 let half = HalfRows::new(&v, d, None, 1).expect("in range");
                 for metric in FLOAT_METRICS {
-                    let present = vec![true; n];
                     let dfs = vec![0.5f32; n];
-                    let items = float_items(metric, d, &v, &present, &sq, &dfs);
+                    let items = float_items(metric, d, &v, &sq, &dfs);
                     let all: Vec<i32> = (0..n as i32).collect();
                     let (mut undecided, mut zeros, mut seen) = (0, 0, 0);
                     for trial in 0..20u64 {
@@ -936,10 +928,9 @@ mod tests {
             for (name, v) in awkward_sets(d) {
                 let n = v.len() / d;
                 let sq: Vec<f32> = v.chunks(d).map(|r| annoy_order::dot(r, r)).collect();
-                let (dfs, _) = annoy_order::dot_factors(&sq);
+                let dfs = annoy_order::dot_factors(&sq);
                 for metric in FLOAT_METRICS {
-                    let present = vec![true; n];
-                    let fast = float_items(metric, d, &v, &present, &sq, &dfs);
+                    let fast = float_items(metric, d, &v, &sq, &dfs);
                     let exact = Items {
                         estimates: false,
                         ..fast

@@ -5,6 +5,10 @@ use super::layout::{AnnoyMetric, NodeLayout};
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// The largest dimension a forest is opened with (the `d` parameter's own limit): node sizes
+/// computed from it cannot overflow.
+pub const MAX_DIM: usize = 1 << 20;
+
 /// Where the node bytes live. Owned storage is a `Vec<u64>` so views of f32/u64 words are aligned.
 enum Storage {
     Mmap(memmap2::Mmap),
@@ -83,8 +87,10 @@ impl AnnoyForest {
     }
 
     fn validate(storage: Storage, f: usize, metric: AnnoyMetric, src: &str) -> Result<Self> {
-        if f == 0 {
-            return Err(Error::invalid("annoy dimension d must be at least 1"));
+        if f == 0 || f > MAX_DIM {
+            return Err(Error::invalid(format!(
+                "annoy dimension d must be between 1 and {MAX_DIM} (got {f})"
+            )));
         }
         let layout = NodeLayout::new(metric, f);
         let bytes = storage.bytes();
@@ -118,7 +124,7 @@ impl AnnoyForest {
             n_items: 0,
             roots: Vec::new(),
         };
-        // annoy's root scan (spec §1.6), quirks included: it decides n_items and the roots.
+        // annoy's root scan (docs/file-formats.md), quirks included: it decides n_items and the roots.
         let mut m: i64 = -1;
         for i in (0..n_nodes).rev() {
             let k = forest.n_descendants(i) as i64;

@@ -41,7 +41,6 @@ pub fn build(
     let f = x.dim();
     let n = x.rows();
     let layout = NodeLayout::new(metric, f);
-    let present = vec![true; n];
     // Squared norms for the cosine-like metrics (angular stores them in its nodes, so they are
     // summed in annoy's order; both use them in two-means).
     let norms: Vec<f32> = if matches!(metric, AnnoyMetric::Angular | AnnoyMetric::Dot) {
@@ -53,10 +52,10 @@ pub fn build(
     } else {
         Vec::new()
     };
-    let (dot_factors, dot_max) = if metric == AnnoyMetric::Dot {
+    let dot_factors = if metric == AnnoyMetric::Dot {
         annoy_order::dot_factors(&norms)
     } else {
-        (vec![0.0; n], 0.0)
+        vec![0.0; n]
     };
     let bits: Vec<u64> = if metric == AnnoyMetric::Hamming {
         let mut w = vec![0u64; n * layout.words];
@@ -82,7 +81,6 @@ pub fn build(
         n_items: n,
         v: x.as_slice(),
         bits: &bits,
-        present: &present,
         norms: &norms,
         dot_factors: &dot_factors,
         half: None,
@@ -94,7 +92,7 @@ pub fn build(
     };
     let trees = build_trees(&with_half, p.n_trees, p.threads, p.seed, progress);
     let scratch = half.map(HalfRows::into_buffer).unwrap_or_default();
-    let (words, len) = writer::write(&items, &trees, dot_max, p.threads, scratch);
+    let (words, len) = writer::write(&items, &trees, p.threads, scratch);
     AnnoyForest::from_words(words, len, f, metric, "built forest")
 }
 

@@ -1,4 +1,4 @@
-//! Node layouts of annoy 1.17.3 per metric (spec §1.2).
+//! Node layouts of annoy 1.17.3 per metric (docs/file-formats.md).
 
 use crate::error::{Error, Result};
 use crate::metric::Metric;
@@ -83,18 +83,6 @@ impl NodeLayout {
             k: (size - children) / 4,
             words,
         }
-    }
-}
-
-/// annoy's angular distance from a dot product and two squared norms: 2 − 2·cos, or 2 when either
-/// vector is zero.
-#[inline]
-pub fn angular_distance(pq: f32, pp: f32, qq: f32) -> f32 {
-    let denom = pp * qq;
-    if denom > 0.0 {
-        2.0 - 2.0 * pq / denom.sqrt()
-    } else {
-        2.0
     }
 }
 

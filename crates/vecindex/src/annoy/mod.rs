@@ -1,4 +1,5 @@
-//! Annoy 1.17.3-compatible forests (../shared/specs/annoy-spec.md).
+//! Annoy 1.17.3-compatible forests (file layout: docs/file-formats.md; build and search:
+//! docs/algorithms.md).
 //!
 //! Builds forests with annoy's algorithm (two-means splits, Kiss64, the balance checks; the same
 //! trees as annoy with one thread), writes annoy's file format, reads annoy files (read-only mmap,

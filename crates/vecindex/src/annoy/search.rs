@@ -1,9 +1,11 @@
-//! annoy's query (spec §3): best-first over all trees by the smallest margin seen on the path,
+//! annoy's query (docs/algorithms.md): best-first over all trees by the smallest margin seen on the path,
 //! until `search_k` candidate ids are collected; then de-duplicate and re-rank exactly.
 
 use super::forest::AnnoyForest;
-use super::layout::{angular_distance, pack_bits, AnnoyMetric};
+use super::layout::{pack_bits, AnnoyMetric};
 use crate::kernels;
+// annoy's one angular distance, for re-ranking as for splitting (its f64-promoted arithmetic).
+use crate::kernels::annoy_order::angular_distance;
 use std::collections::BinaryHeap;
 
 /// A heap entry packed in one integer: the priority's rank (order-preserving bits, larger =
@@ -70,7 +72,7 @@ impl Query {
     }
 }
 
-/// Margin of the query against split node `i` (spec §2.4); hamming gives 0 or 1.
+/// Margin of the query against split node `i` (docs/algorithms.md); hamming gives 0 or 1.
 fn margin(f: &AnnoyForest, i: usize, q: &Query) -> f32 {
     match f.layout.metric {
         AnnoyMetric::Angular => kernels::dot(f.vector(i), &q.v),
@@ -224,7 +226,7 @@ pub fn normalize(metric: AnnoyMetric, d: f32) -> f32 {
     }
 }
 
-/// One query's best-first walk over the trees (spec §3), resumable one heap pop at a time so
+/// One query's best-first walk over the trees (docs/algorithms.md), resumable one heap pop at a time so
 /// that several queries can be interleaved (see [`nns_batch`]).
 struct Walk {
     q: Query,

@@ -1,4 +1,4 @@
-//! Lays out a built forest as annoy 1.17.3 file bytes (spec §1.3, §1.5).
+//! Lays out a built forest as annoy 1.17.3 file bytes (docs/file-formats.md).
 
 use super::build::{BuildNode, Items, Ref};
 use super::layout::AnnoyMetric;
@@ -31,7 +31,6 @@ fn put_f32s(out: &mut [u8], v: &[f32]) {
 pub fn write(
     items: &Items<'_>,
     trees: &[Vec<BuildNode>],
-    dot_max: f32,
     threads: usize,
     buffer: Vec<u64>,
 ) -> (Vec<u64>, usize) {
@@ -52,7 +51,7 @@ pub fn write(
         .enumerate()
         .for_each(|(c, chunk)| {
             for (r, b) in chunk.chunks_exact_mut(l.size).enumerate() {
-                write_item(items, c * per_thread + r, b, dot_max);
+                write_item(items, c * per_thread + r, b);
             }
         });
     let mut base = n_items;
@@ -108,22 +107,10 @@ pub fn write(
 }
 
 /// Item node `i` into its bytes `b`.
-fn write_item(items: &Items<'_>, i: usize, b: &mut [u8], dot_max: f32) {
+fn write_item(items: &Items<'_>, i: usize, b: &mut [u8]) {
     let l = items.layout;
     if l.metric == AnnoyMetric::Dot {
-        // preprocess writes the factor into holes too (their norm is 0: factor = max norm).
-        put_f32(
-            b,
-            12,
-            if items.present[i] {
-                items.dot_factors[i]
-            } else {
-                dot_max
-            },
-        );
-    }
-    if !items.present[i] {
-        return;
+        put_f32(b, 12, items.dot_factors[i]);
     }
     put_i32(b, 0, 1);
     match l.metric {

@@ -1,6 +1,6 @@
 //! `topk_metrics`: NDCG, MRR, Recall, Precision and hit rate at several k.
 //!
-//! Meanings follow Torch-RecHub (../shared/specs/torch-rechub.md §3), with its defects fixed:
+//! Meanings follow Torch-RecHub's `topk_metrics` (docs/algorithms.md), with its defects fixed:
 //! * a repeated prediction scores only at its first position (the original counted every copy,
 //!   which can push Recall and NDCG above 1); repeated truth items count once;
 //! * id -1 (an empty result slot) is never a hit;

@@ -1,4 +1,4 @@
-//! The faiss 1.15 file format (../shared/specs/faiss-spec.md §1): little-endian, packed, a fourcc
+//! The faiss 1.15 file format (docs/file-formats.md): little-endian, packed, a fourcc
 //! per index record, the common header, and the records vecindex reads and writes.
 
 use super::flat::FlatIndex;

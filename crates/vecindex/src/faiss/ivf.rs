@@ -57,6 +57,13 @@ pub(crate) fn list_norms(codes: &[Vec<f32>], d: usize, metric: Metric) -> Vec<Ve
 }
 
 impl IvfIndex {
+    /// Whether the lists hold exactly the ids 0..n (what faiss gives items added without ids;
+    /// repeated ids are refused when an index is built or read, so in range means each once).
+    pub(crate) fn ids_are_row_numbers(&self) -> bool {
+        let n = self.ids.iter().map(Vec::len).sum::<usize>() as i64;
+        self.ids.iter().flatten().all(|&id| (0..n).contains(&id))
+    }
+
     /// Trains the quantizer on `train` (k-means, faiss's IVF parameters) and returns an empty index.
     pub fn train(
         train: VectorsView<'_>,

@@ -1,4 +1,4 @@
-//! k-means as faiss's `IndexIVF::train` runs it (../shared/specs/faiss-spec.md §4): subsample with
+//! k-means as faiss's `IndexIVF::train` runs it (docs/algorithms.md): subsample with
 //! `rand_perm(seed)`, initialise from `rand_perm(seed + 1)`, `niter` rounds of assign (exact k=1
 //! search, ties to the lowest centroid) and f32 means accumulated in point order, faiss's
 //! empty-cluster split, spherical renormalisation for inner product, early stop on an unchanged

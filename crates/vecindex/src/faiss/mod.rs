@@ -140,6 +140,12 @@ const KIND_PARAMS: &[&str] = &[
 /// HNSW neighbours per node when `m` is not given (Torch-RecHub's default).
 pub const DEFAULT_M: usize = 32;
 
+/// HNSW build breadth when `efConstruction` is not given (faiss's default).
+pub const DEFAULT_EF_CONSTRUCTION: usize = 40;
+
+/// HNSW search breadth when `efSearch` is not given (faiss's default).
+pub const DEFAULT_EF_SEARCH: usize = 16;
+
 /// IVF lists when `nlists` is not given (the Torch-RecHub default).
 pub const DEFAULT_NLISTS: usize = 100;
 
@@ -372,12 +378,12 @@ impl FaissBuilder {
                     .explicit
                     .int("efConstruction")
                     .map(|v| v as usize)
-                    .unwrap_or(40);
+                    .unwrap_or(DEFAULT_EF_CONSTRUCTION);
                 let efs = self
                     .explicit
                     .int("efSearch")
                     .map(|v| v as usize)
-                    .unwrap_or(16);
+                    .unwrap_or(DEFAULT_EF_SEARCH);
                 let build = || {
                     let mut h = HnswIndex::new(dim, self.metric, m, efc, efs);
                     h.add(items.view(), &|done, total| {
@@ -398,10 +404,11 @@ impl FaissBuilder {
                 FaissIndex::Hnsw(h)
             }
         };
-        let record = if self.metric == Metric::L2 {
-            "IxF2"
-        } else {
-            "IxFI"
+        // The record a save writes (what `info` reports of the saved file too).
+        let record = match (&index, self.metric) {
+            (FaissIndex::Hnsw(_), _) => "IHNf",
+            (_, Metric::L2) => "IxF2",
+            _ => "IxFI",
         };
         let format = match ids {
             Some(_) => format!("faiss IxMp({record})"),
@@ -607,7 +614,8 @@ impl Indexer for FaissIndexer {
             higher_is_better: self.index.metric().higher_is_better(),
             dim: self.index.dim(),
             n: self.index.len(),
-            custom_ids: self.id_map.is_some() || matches!(self.index, FaissIndex::Ivf(_)),
+            custom_ids: self.id_map.is_some()
+                || matches!(&self.index, FaissIndex::Ivf(i) if !i.ids_are_row_numbers()),
             params: match &self.index {
                 FaissIndex::Flat(_) => BTreeMap::new(),
                 FaissIndex::Ivf(i) => BTreeMap::from([

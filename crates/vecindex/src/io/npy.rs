@@ -333,7 +333,7 @@ pub fn npz_bytes(members: &[(&str, Vec<u8>)]) -> Result<Vec<u8>> {
         let size = u32::try_from(data.len())
             .map_err(|_| Error::invalid("result array too large for a .npz (over 4 GiB)"))?;
         let offset = u32::try_from(out.len())
-            .map_err(|_| Error::invalid("result too large for a .npz (over 4 GiB)"))?;
+            .map_err(|_| Error::invalid("result too large for a .npz (over 4 GiB in all)"))?;
         let crc = crc32(data);
         let fields = |w: &mut Vec<u8>| {
             w.extend_from_slice(&20u16.to_le_bytes()); // version needed
@@ -362,7 +362,13 @@ pub fn npz_bytes(members: &[(&str, Vec<u8>)]) -> Result<Vec<u8>> {
         central.extend_from_slice(&offset.to_le_bytes());
         central.extend_from_slice(name.as_bytes());
     }
-    let cd_offset = out.len() as u32;
+    // Each member fits in 4 GiB, but together they may not: the zip's offsets are 32-bit.
+    let cd_offset = u32::try_from(out.len()).map_err(|_| {
+        Error::invalid(
+            "result too large for a .npz (over 4 GiB in all): query in parts, or write JSON \
+             lines (--output -)",
+        )
+    })?;
     out.extend_from_slice(&central);
     out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());

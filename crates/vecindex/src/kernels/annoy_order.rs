@@ -3,8 +3,8 @@
 //! now and then, and from there the tree — and the file size — differ).
 //!
 //! This is the arithmetic `pip install annoy` compiles on x86-64 with AVX2+FMA (GCC 12, `-O3
-//! -ffast-math -march=native`), read from the compiled `annoylib` (../shared/specs/
-//! annoy-spec.md §2.7 says how much it depends on the build):
+//! -ffast-math -march=native`), read from the compiled `annoylib` (docs/algorithms.md says how much it depends on the
+//! build):
 //! - `dot`: one 8-lane accumulator of separate multiplies and adds, reduced as
 //!   `((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))`; a tail of 4 products added one by one, then
 //!   fused multiply-adds for the last 1-3 values. (Exact for any dimension in the out-of-line
@@ -432,11 +432,11 @@ fn sqrt_by_rsqrt(x: f32) -> f32 {
     }
 }
 
-/// annoy's dot-metric preprocessing from the items' squared norms `dot(v, v)`:
-/// `(dot_factor per item, max norm M)` with `dot_factor = sqrt(M² − |v|²)` (0 if negative).
+/// annoy's dot-metric preprocessing from the items' squared norms `dot(v, v)`: the
+/// `dot_factor` of each item, `sqrt(M² − |v|²)` with `M` the largest norm (0 if negative).
 /// `M² − |v|²` is one fused operation; for more than 42 items the square roots of the first
 /// `n − n % 4` items are the vectorised `x · rsqrt(x)` form, the rest exact.
-pub fn dot_factors(sq_norms: &[f32]) -> (Vec<f32>, f32) {
+pub fn dot_factors(sq_norms: &[f32]) -> Vec<f32> {
     let norms: Vec<f32> = sq_norms
         .iter()
         .map(|&d| if d >= 0.0 { d.sqrt() } else { 0.0 })
@@ -445,7 +445,7 @@ pub fn dot_factors(sq_norms: &[f32]) -> (Vec<f32>, f32) {
     let m2 = m * m;
     let n = norms.len();
     let vectorised = if n > 42 { n / 4 * 4 } else { 0 };
-    let df = norms
+    norms
         .iter()
         .enumerate()
         .map(|(i, &v)| {
@@ -458,8 +458,7 @@ pub fn dot_factors(sq_norms: &[f32]) -> (Vec<f32>, f32) {
                 x.sqrt()
             }
         })
-        .collect();
-    (df, m)
+        .collect()
 }
 
 /// annoy's angular two-means distance from squared norms `pp`, `qq` and `pq`: computed in

@@ -3,7 +3,7 @@
 //! One binary must be fast on any x86-64: the AVX2+FMA versions are compiled with
 //! `#[target_feature]` and chosen with `is_x86_feature_detected!` the first time a kernel is used.
 //! On this project's Zen 4 machines AVX-512 measured no faster than AVX2 for these load-bound
-//! reductions (../shared/specs/rust-crates.md §1), so AVX2 is the fast path and an unrolled scalar
+//! reductions, so AVX2 is the fast path and an unrolled scalar
 //! loop (which LLVM vectorises to SSE2 / NEON) is the fallback. Scans dispatch once per call, not
 //! once per pair.
 

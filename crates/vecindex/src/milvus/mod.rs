@@ -658,7 +658,7 @@ pub struct MilvusIndexer {
     handle: Handle,
     /// Drop the collection with the indexer (generated names, until `save`).
     ephemeral: AtomicBool,
-    /// Set once the "ef raised to top_k" note has been printed.
+    /// The largest top_k that needed ef raised (0: none), for `info().warnings`.
     ef_noted: AtomicU64,
 }
 
@@ -690,11 +690,9 @@ impl MilvusIndexer {
         match self.handle.index_type.as_str() {
             "HNSW" => {
                 let ef = self.handle.ef.unwrap_or(DEFAULT_EF);
-                if ef < k && self.ef_noted.fetch_max(k as u64, Ordering::Relaxed) < k as u64 {
-                    eprintln!(
-                        "vecindex milvus: ef {ef} < top_k {k}; searching with ef = {k} \
-                         (Milvus HNSW needs ef >= top_k)"
-                    );
+                if ef < k {
+                    // Reported by `info().warnings` (the library never prints).
+                    self.ef_noted.fetch_max(k as u64, Ordering::Relaxed);
                 }
                 p.insert("ef".into(), ef.max(k).to_string());
             }
@@ -720,8 +718,10 @@ impl Drop for MilvusIndexer {
     fn drop(&mut self) {
         if self.ephemeral.load(Ordering::SeqCst) {
             if let Err(e) = self.client.drop_collection(&self.handle.collection) {
-                eprintln!(
-                    "vecindex milvus: could not drop temporary collection '{}': {e}",
+                // Nobody to return an error to; the next build on this server drops it anyway
+                // when it was a staging collection, else it stays until dropped by name.
+                log::warn!(
+                    "could not drop temporary milvus collection '{}': {e}",
                     self.handle.collection
                 );
             }
@@ -818,7 +818,15 @@ impl Indexer for MilvusIndexer {
     }
 
     fn info(&self) -> IndexInfo {
-        handle_info(&self.handle)
+        let mut info = handle_info(&self.handle);
+        let raised_to = self.ef_noted.load(Ordering::Relaxed);
+        if raised_to > 0 {
+            info.warnings.push(format!(
+                "ef {} < top_k {raised_to}: searched with ef = top_k (Milvus HNSW needs ef >= top_k)",
+                self.handle.ef.unwrap_or(DEFAULT_EF)
+            ));
+        }
+        info
     }
 
     fn set_param(&mut self, key: &str, value: &str) -> Result<()> {
@@ -946,7 +954,8 @@ fn read_handle(path: &Path) -> Result<Handle> {
     Ok(h)
 }
 
-/// Milvus's rule: letters, digits and underscores, not starting with a digit, at most 255.
+/// Milvus's rule (letters, digits and underscores, not starting with a digit, at most 255),
+/// with at most 200 here so that staging names made from it stay within 255.
 fn check_collection_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 200
