@@ -75,8 +75,10 @@ pub(crate) enum Kind {
     /// One of the listed names (matched case-insensitively; the first spelling is canonical).
     Choice(&'static [&'static str]),
     /// Free text (names, uris); must not be empty.
+    #[cfg_attr(not(feature = "milvus"), allow(dead_code))]
     Text,
     /// A real number in `min..=max` (e.g. a timeout in seconds).
+    #[cfg_attr(not(feature = "milvus"), allow(dead_code))]
     Float { min: f64, max: f64 },
 }
 
@@ -162,13 +164,15 @@ impl Resolved {
             .map(|v| v.parse().expect("checked on resolve"))
     }
 
-    /// A choice or text parameter, if set (choices in canonical spelling).
+    /// A real-number parameter, if set.
+    #[cfg_attr(not(feature = "milvus"), allow(dead_code))]
     pub fn float(&self, name: &str) -> Option<f64> {
         self.values
             .get(name)
             .map(|v| v.parse().expect("checked on resolve"))
     }
 
+    /// A choice or text parameter, if set (choices in canonical spelling).
     pub fn text(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }

@@ -521,6 +521,9 @@ fn forest_and_sidecar_stay_a_pair() {
         bad[field] = value;
         std::fs::write(&side, serde_json::to_vec(&bad).unwrap()).unwrap();
         let e = query(&path).err().unwrap().to_string();
-        assert!(e.contains(needle) && e.contains("vecindex.json"), "{field}: {e}");
+        assert!(
+            e.contains(needle) && e.contains("vecindex.json"),
+            "{field}: {e}"
+        );
     }
 }

@@ -51,7 +51,11 @@ const CASES: &[Case] = &[
     Case {
         name: "annoy euclidean",
         backend: "annoy",
-        params: &[("metric", "euclidean"), ("n_trees", "10"), ("searchk", "4000")],
+        params: &[
+            ("metric", "euclidean"),
+            ("n_trees", "10"),
+            ("searchk", "4000"),
+        ],
         exact: false,
     },
     Case {
@@ -63,7 +67,11 @@ const CASES: &[Case] = &[
     Case {
         name: "annoy angular",
         backend: "annoy",
-        params: &[("metric", "angular"), ("n_trees", "10"), ("searchk", "4000")],
+        params: &[
+            ("metric", "angular"),
+            ("n_trees", "10"),
+            ("searchk", "4000"),
+        ],
         exact: false,
     },
     Case {
@@ -97,7 +105,10 @@ fn milvus_uri() -> Option<String> {
     let required = std::env::var_os("VECINDEX_NO_MILVUS").is_none()
         && (std::env::var_os("CI").is_some()
             || std::env::var_os("VECINDEX_REQUIRE_PEERS").is_some());
-    assert!(!required, "VECINDEX_MILVUS_URI is not set: run ./scripts/test.sh");
+    assert!(
+        !required,
+        "VECINDEX_MILVUS_URI is not set: run ./scripts/test.sh"
+    );
     eprintln!("NOTICE: contract: Milvus cases skipped (VECINDEX_MILVUS_URI not set)");
     None
 }
@@ -182,8 +193,7 @@ fn assert_well_formed(case: &str, r: &Neighbors, metric: Metric, valid: impl Fn(
 fn drop_saved_collection(config: &Config, handle: &std::path::Path) {
     #[cfg(feature = "milvus")]
     {
-        let h: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(handle).unwrap()).unwrap();
+        let h: serde_json::Value = serde_json::from_slice(&std::fs::read(handle).unwrap()).unwrap();
         vecindex::milvus::MilvusBuilder::from_config(config)
             .unwrap()
             .drop_collection(h["collection"].as_str().unwrap())
@@ -241,14 +251,29 @@ fn every_backend_keeps_the_contract() {
         let reopened = b.from_index_file(&path).unwrap();
         let (built, read) = (shared.info(), reopened.info());
         assert_eq!(
-            (&built.format, &built.index_type, built.metric, built.n, built.dim),
-            (&read.format, &read.index_type, read.metric, read.n, read.dim),
+            (
+                &built.format,
+                &built.index_type,
+                built.metric,
+                built.n,
+                built.dim
+            ),
+            (
+                &read.format,
+                &read.index_type,
+                read.metric,
+                read.n,
+                read.dim
+            ),
             "{name}: what the built index says of itself is what its file says"
         );
         let again = reopened.query(queries.view(), K).unwrap();
         assert_eq!(again.ids, r.ids, "{name}: reopened");
         for (a, b) in again.distances.iter().zip(&r.distances) {
-            assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{name}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                "{name}: {a} vs {b}"
+            );
         }
 
         // Bad input: wrong dimension, NaN, top_k 0 — errors, never panics.
@@ -286,9 +311,7 @@ fn every_backend_keeps_the_contract() {
             ran.push(name);
             continue;
         }
-        let small = b
-            .from_embeddings(items.view().slice_rows(0, 3))
-            .unwrap();
+        let small = b.from_embeddings(items.view().slice_rows(0, 3)).unwrap();
         let p = small.query(queries.view(), K).unwrap();
         assert_well_formed(name, &p, metric, |i| (0..3).contains(&i));
         for q in 0..p.n_queries {

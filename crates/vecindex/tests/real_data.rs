@@ -116,7 +116,11 @@ fn hnsw_recall_on_real_embeddings() {
                 "{} HNSW32 {metric}: recall@10 efSearch 16 {r16:.3}, 64 {r64:.3}",
                 set.name
             );
-            assert!(r64 >= 0.95 && r64 >= r16, "{} {metric}: {r16} {r64}", set.name);
+            assert!(
+                r64 >= 0.95 && r64 >= r16,
+                "{} {metric}: {r16} {r64}",
+                set.name
+            );
         }
     }
 }

@@ -232,7 +232,10 @@ impl AnnoyBuilder {
                 if !(1..=2).contains(&s.version) {
                     return Err(Error::format(
                         side.display(),
-                        format!("sidecar version {} (this vecindex reads 1 and 2)", s.version),
+                        format!(
+                            "sidecar version {} (this vecindex reads 1 and 2)",
+                            s.version
+                        ),
                     ));
                 }
                 if s.d == 0 || s.d > super::forest::MAX_DIM {

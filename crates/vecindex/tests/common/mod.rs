@@ -141,7 +141,10 @@ pub fn real_sets() -> Vec<RealSet> {
             let (vecindex::io::npy::NpyData::Int(ids), vecindex::io::npy::NpyData::Float(s)) =
                 (ids.data, npy_at(scores).data)
             else {
-                panic!("ground truth files of unexpected types in {}", full.display())
+                panic!(
+                    "ground truth files of unexpected types in {}",
+                    full.display()
+                )
             };
             truth.push((m, ids, s));
         }
@@ -161,14 +164,21 @@ pub fn full_real_data() -> Option<PathBuf> {
     let required =
         std::env::var_os("CI").is_some() || std::env::var_os("VECINDEX_REQUIRE_PEERS").is_some();
     let Some(p) = std::env::var_os("VECINDEX_SHARED_DATA").map(PathBuf::from) else {
-        assert!(!required, "VECINDEX_SHARED_DATA is not set (scripts/test.sh sets it)");
+        assert!(
+            !required,
+            "VECINDEX_SHARED_DATA is not set (scripts/test.sh sets it)"
+        );
         eprintln!("NOTICE: full real-data set not used: VECINDEX_SHARED_DATA not set");
         return None;
     };
     if p.join("base.npy").exists() {
         Some(p)
     } else {
-        assert!(!required, "the full real-data set is missing at {}", p.display());
+        assert!(
+            !required,
+            "the full real-data set is missing at {}",
+            p.display()
+        );
         eprintln!("NOTICE: full real-data set not found at {}", p.display());
         None
     }
@@ -184,7 +194,7 @@ pub fn exact_f64(
 ) -> (Vec<i64>, Vec<f32>) {
     let (mut ids, mut scores) = (Vec::new(), Vec::new());
     for q in 0..queries.rows() {
-        let qv = queries.row(q);
+        let qv = queries.view().row(q);
         let mut all: Vec<(f64, usize)> = (0..base.rows())
             .map(|i| {
                 let s = base.view().row(i).iter().zip(qv).map(|(&a, &b)| {
