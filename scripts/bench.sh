@@ -37,9 +37,9 @@ if [ "$suite" = python ]; then
   done
   exit 0
 fi
-cargo build --release --quiet
+cargo build --release --quiet -p vecindex-bench
 if [ "$suite" != milvus ]; then
-  exec ./target/release/vecindex peer-bench "$suite" --python "$py" "$@"
+  exec ./target/release/peer-bench "$suite" --python "$py" "$@"
 fi
 
 if ! "$py" -c "import pymilvus" >/dev/null 2>&1; then
@@ -55,4 +55,4 @@ if [ -z "${VECINDEX_MILVUS_URI:-}" ]; then
   mpid="$(bash scripts/milvus.sh start "$data/milvus")"
   export VECINDEX_MILVUS_URI="http://127.0.0.1:19530"
 fi
-./target/release/vecindex peer-bench milvus --python "$py" "$@"
+./target/release/peer-bench milvus --python "$py" "$@"

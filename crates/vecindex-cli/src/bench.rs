@@ -293,8 +293,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let config: Config = params.iter().cloned().collect();
         let builder =
             builder_factory(&spec.backend, &config).with_context(|| format!("run '{label}'"))?;
-        crate::peer_bench::reset_peak();
-        let rss_before = crate::peer_bench::proc_status("VmRSS:");
+        crate::rss::reset_peak();
+        let rss_before = crate::rss::proc_status("VmRSS:");
         let t = Instant::now();
         let mut indexer = builder
             .from_embeddings(base.view())
@@ -362,7 +362,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 k,
                 build_s,
                 index_bytes,
-                peak_rss_bytes: crate::peer_bench::proc_status("VmHWM:").saturating_sub(rss_before),
+                peak_rss_bytes: crate::rss::proc_status("VmHWM:").saturating_sub(rss_before),
                 recall: recall_against(&res, &gt, k),
                 qps: q.rows() as f64 / best,
                 p50_ms: pct(0.5),

@@ -36,8 +36,6 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Benchmark a grid of backends/parameters on one dataset: recall, QPS, latency, size; JSON, CSV, charts.
     Bench(crate::bench::BenchArgs),
-    /// Side-by-side benchmark against the peer library (faiss-cpu, annoy, hnswlib, pymilvus).
-    PeerBench(Box<crate::peer_bench::PeerBenchArgs>),
     /// List the collections on a Milvus server, or drop saved ones you no longer need.
     Collections(CollectionsArgs),
 }

@@ -5,9 +5,9 @@ mod bench;
 mod cli;
 mod demo;
 mod eval;
-mod peer_bench;
 mod plot;
 mod progress;
+mod rss;
 mod signals;
 
 use clap::Parser;
@@ -59,7 +59,6 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Demo(a) => demo::run(a),
         cli::Command::Eval(a) => eval::run(a),
         cli::Command::Bench(a) => bench::run(a),
-        cli::Command::PeerBench(a) => peer_bench::run(*a),
         cli::Command::Collections(a) => cli::collections(a),
     }
 }

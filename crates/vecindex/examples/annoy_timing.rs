@@ -1,5 +1,5 @@
 //! Times an annoy build and batch query alone (no peer): `cargo run --release --example
-//! annoy_timing -- [n] [d] [n_trees] [search_k] [threads] [metric] [gaussian|clustered] [queries]`. The peer comparison is `vecindex peer-bench annoy`.
+//! annoy_timing -- [n] [d] [n_trees] [search_k] [threads] [metric] [gaussian|clustered] [queries]`. The peer comparison is `peer-bench annoy`.
 
 use std::time::Instant;
 use vecindex::{builder_factory, synth, Config, Vectors};

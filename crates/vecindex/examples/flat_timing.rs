@@ -1,6 +1,6 @@
 //! Times the exact-search batch path alone (no peer): `cargo run --release --example flat_timing
 //! -- [n] [d] [nq] [k] [metric]`. For profiling kernels; the peer comparison is
-//! `vecindex peer-bench flat`.
+//! `peer-bench flat`.
 
 use std::time::Instant;
 use vecindex::{synth, Builder, Metric};

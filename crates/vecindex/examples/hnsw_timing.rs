@@ -1,5 +1,5 @@
 //! Times HNSW build and search alone (no peer): `cargo run --release --example hnsw_timing --
-//! BASE.npy QUERIES.npy [m] [efConstruction]`. The peer comparison is `vecindex peer-bench hnsw`.
+//! BASE.npy QUERIES.npy [m] [efConstruction]`. The peer comparison is `peer-bench hnsw`.
 
 use std::time::Instant;
 use vecindex::faiss::hnsw::HnswIndex;

@@ -1,5 +1,5 @@
 //! Times IVF train, add and search alone (no peer): `cargo run --release --example ivf_timing
-//! -- [n] [d] [nlist] [nprobe]`. The peer comparison is `vecindex peer-bench ivf`.
+//! -- [n] [d] [nlist] [nprobe]`. The peer comparison is `peer-bench ivf`.
 
 use std::time::Instant;
 use vecindex::faiss::ivf::IvfIndex;

@@ -1,4 +1,4 @@
-"""annoy side of `vecindex peer-bench annoy`: same data, metric, trees, search_k values and build
+"""annoy side of `peer-bench annoy`: same data, metric, trees, search_k values and build
 threads. Prints JSON: build_s (best of --build-repeat), file_size and per search_k the best time to answer all queries
 (annoy has no batch call: one get_nns_by_vector per query, as its users and Torch-RecHub do);
 writes each run's ids to OUT_PREFIX<search_k>.npy.

@@ -1,4 +1,4 @@
-"""faiss-cpu / hnswlib side of `vecindex peer-bench hnsw`: same data, M, efConstruction, efSearch
+"""faiss-cpu / hnswlib side of `peer-bench hnsw`: same data, M, efConstruction, efSearch
 values and thread count. Prints JSON: build_s and per efSearch the best batch time and the best
 single-query rate; writes each batch's ids to OUT_PREFIX<ef>.npy for the recall check.
 """

@@ -1,4 +1,4 @@
-"""pymilvus side of `vecindex peer-bench milvus`: the same flow vecindex runs, on the same server,
+"""pymilvus side of `peer-bench milvus`: the same flow vecindex runs, on the same server,
 data and collection parameters — create (INT64 pk + FLOAT_VECTOR), insert in batches of at most
 32 MiB, flush, create_index, load — then batch searches of all queries (split at 16384 per call
 as the server requires), best of --repeat. Prints JSON with the phase times; writes ids to OUT.

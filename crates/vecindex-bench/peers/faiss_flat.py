@@ -1,4 +1,4 @@
-"""faiss-cpu side of `vecindex peer-bench flat`: same data, same thread count, same timing rules.
+"""faiss-cpu side of `peer-bench flat`: same data, same thread count, same timing rules.
 
 Prints one JSON object: build_s, batch_s (best of --repeat), single_qps (best of --repeat over
 --single one-query calls), peak_delta_bytes (VmHWM after the runs minus VmRSS before the build),

@@ -1,5 +1,5 @@
-//! `vecindex peer-bench flat`: vecindex Flat and faiss-cpu `IndexFlat` side by side, in one run,
-//! on the same data at the same thread count, printing the ratios.
+//! The suites of `peer-bench`: vecindex and its peer library side by side, in one run, on the
+//! same data at the same thread count, printing the ratios.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -122,25 +122,6 @@ fn find_python(explicit: Option<PathBuf>) -> Result<PathBuf> {
     bail!("no Python with faiss-cpu found; run ./scripts/bench.sh (it creates .venv) or pass --python")
 }
 
-/// A size field of /proc/self/status (VmRSS:, VmHWM:) in bytes; 0 where unavailable.
-pub(crate) fn proc_status(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
-/// Resets the peak-RSS counter (VmHWM) where the kernel allows it.
-pub(crate) fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 struct Side {
     build_s: f64,
     batch_s: f64,
@@ -233,8 +214,8 @@ fn ours(ds: &Dataset, spec: &RunSpec) -> Result<Side> {
         } else {
             vecindex::Metric::InnerProduct
         })?;
-        reset_peak();
-        let before = proc_status("VmRSS:");
+        crate::rss::reset_peak();
+        let before = crate::rss::proc_status("VmRSS:");
         let t = Instant::now();
         // The index's own copy of the items counts, as faiss's add() copy does on its side.
         let idx = builder.from_embeddings(ds.base.view())?;
@@ -251,7 +232,7 @@ fn ours(ds: &Dataset, spec: &RunSpec) -> Result<Side> {
             Ok(())
         })?;
         let single_qps = ns as f64 / single_s;
-        let peak_delta = proc_status("VmHWM:").saturating_sub(before);
+        let peak_delta = crate::rss::proc_status("VmHWM:").saturating_sub(before);
         Ok(Side {
             build_s,
             batch_s,
@@ -307,7 +288,7 @@ fn best_of<T>(repeat: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T
     Ok((best, last.expect("at least one run")))
 }
 
-/// Runs `bench/peers/<script>` on dataset `ds_i` (its .npy files in `dir`) with `args`, the thread
+/// Runs `peers/<script>` (beside this crate) on dataset `ds_i` (its .npy files in `dir`) with `args`, the thread
 /// count pinned for OpenMP/BLAS, and returns the JSON it prints.
 fn run_peer(
     py: &Path,
@@ -318,7 +299,7 @@ fn run_peer(
     args: &[String],
 ) -> Result<serde_json::Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../bench/peers")
+        .join("peers")
         .join(script);
     let file = |name: String| dir.join(name).to_string_lossy().to_string();
     let o = Command::new(py)

@@ -1,4 +1,4 @@
-"""faiss-cpu side of `vecindex peer-bench ivf`: IndexIVFFlat with the same data, lists, probes and
+"""faiss-cpu side of `peer-bench ivf`: IndexIVFFlat with the same data, lists, probes and
 thread count. Prints JSON: train_s, add_s, and per nprobe the best batch time; writes the ids of
 each nprobe's batch to OUT_PREFIX<nprobe>.npy for the recall check.
 """
