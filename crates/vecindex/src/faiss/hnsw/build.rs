@@ -1,0 +1,286 @@
+//! HNSW construction: level assignment, the construction-time neighbour search, the neighbour
+//! selection heuristic, and faiss 1.15.1's deterministic batched (parallel) add.
+
+use super::graph::HnswGraph;
+use super::search::{greedy, Cand, Points, Visited};
+use crate::faiss::rng::FaissRng;
+use rayon::prelude::*;
+use std::collections::BinaryHeap;
+
+/// faiss's `search_neighbors_to_add`: best-first search with `ef` results at `level`.
+fn search_to_add(
+    g: &HnswGraph,
+    p: &Points<'_>,
+    q: &[f32],
+    (ep, dep): (usize, f32),
+    level: usize,
+    ef: usize,
+    vis: &mut Visited,
+) -> Vec<Cand> {
+    vis.reset(g.ntotal());
+    let mut cand: BinaryHeap<std::cmp::Reverse<Cand>> = BinaryHeap::new();
+    let mut res: BinaryHeap<Cand> = BinaryHeap::new();
+    cand.push(std::cmp::Reverse(Cand(dep, ep as i32)));
+    res.push(Cand(dep, ep as i32));
+    vis.insert(ep);
+    while let Some(&std::cmp::Reverse(c)) = cand.peek() {
+        if c.0 > res.peek().expect("non-empty").0 {
+            break;
+        }
+        cand.pop();
+        // Unvisited neighbours first (prefetched), then their keys four at a time; the decisions
+        // below run over them in the same order as one-by-one computation would.
+        let mut fresh = std::mem::take(&mut vis.fresh);
+        let mut keys = std::mem::take(&mut vis.keys);
+        fresh.clear();
+        for &v in g.neighbors_of(c.1 as usize, level) {
+            if vis.insert(v as usize) {
+                p.prefetch(v as usize);
+                fresh.push(v);
+            }
+        }
+        p.keys(q, &fresh, &mut keys);
+        for (&v, &dv) in fresh.iter().zip(&keys) {
+            if res.len() < ef || res.peek().expect("non-empty").0 > dv {
+                res.push(Cand(dv, v));
+                cand.push(std::cmp::Reverse(Cand(dv, v)));
+                if res.len() > ef {
+                    res.pop();
+                }
+            }
+        }
+        vis.fresh = fresh;
+        vis.keys = keys;
+    }
+    res.into_vec()
+}
+
+/// faiss's neighbour-selection heuristic over `items` sorted closest first: keep `v` unless an
+/// already-kept `u` is closer to `v` than the base point is; stop at `max_size`.
+fn heuristic(p: &Points<'_>, sorted: &[Cand], max_size: usize) -> Vec<Cand> {
+    let mut out: Vec<Cand> = Vec::with_capacity(max_size);
+    for &c in sorted {
+        let vrow = p.row(c.1 as usize);
+        // Keep v unless some kept u is strictly closer to v than the base point is (NaN: keep).
+        let dominated = |u: &Cand| {
+            c.0.partial_cmp(&p.key(vrow, u.1 as usize)) == Some(std::cmp::Ordering::Greater)
+        };
+        if !out.iter().any(dominated) {
+            out.push(c);
+            if out.len() >= max_size {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Phase A for one point: its new lists per level (farthest first, -1 padded) against the frozen graph.
+fn forward_links(
+    g: &HnswGraph,
+    p: &Points<'_>,
+    pt: usize,
+    vis: &mut Visited,
+) -> Vec<(usize, Vec<i32>)> {
+    let q = p.row(pt);
+    let pl = (g.levels[pt] - 1) as usize;
+    let mut nearest = g.entry_point as usize;
+    let mut dn = p.key(q, nearest);
+    let mut level = g.max_level;
+    while level > pl as i32 {
+        (nearest, dn) = greedy(g, p, q, level as usize, nearest, dn);
+        level -= 1;
+    }
+    let mut out = Vec::new();
+    while level >= 0 {
+        let l = level as usize;
+        let mut found = search_to_add(g, p, q, (nearest, dn), l, g.ef_construction, vis);
+        found.sort();
+        let nb = g.nb_neighbors(l);
+        let kept = if found.len() < nb {
+            found
+        } else {
+            heuristic(p, &found, nb)
+        };
+        let mut list: Vec<i32> = kept
+            .iter()
+            .rev()
+            .map(|c| c.1)
+            .filter(|&v| v as usize != pt)
+            .collect();
+        list.resize(nb, -1);
+        out.push((l, list));
+        level -= 1;
+    }
+    out
+}
+
+/// Phase B for one (dest, level): dest's list merged with its incoming links, pruned if too long.
+fn merge_reverse(
+    g: &HnswGraph,
+    p: &Points<'_>,
+    dest: usize,
+    level: usize,
+    incoming: &mut Vec<i32>,
+) -> Vec<i32> {
+    let (b, e) = g.range(dest, level);
+    let cap = e - b;
+    let mut cands: Vec<i32> = g.neighbors_of(dest, level).to_vec();
+    incoming.sort_unstable();
+    incoming.dedup();
+    for &v in incoming.iter() {
+        if v as usize != dest && !cands.contains(&v) {
+            cands.push(v);
+        }
+    }
+    if cands.len() > cap {
+        let drow = p.row(dest);
+        let mut arr: Vec<Cand> = cands
+            .iter()
+            .map(|&v| Cand(p.key(drow, v as usize), v))
+            .collect();
+        arr.sort();
+        let headroom = 0.2f32;
+        let pruned = ((cap as f32 - cap as f32 * headroom) as usize).max(1);
+        cands = heuristic(p, &arr, pruned).iter().map(|c| c.1).collect();
+    }
+    cands.resize(cap, -1);
+    cands
+}
+
+impl HnswGraph {
+    fn random_level(&self, rng: &mut FaissRng) -> usize {
+        let mut f = rng.rand_float();
+        for (level, &p) in self.assign_probas.iter().enumerate() {
+            if (f as f64) < p {
+                return level;
+            }
+            f = (f as f64 - p) as f32;
+        }
+        self.assign_probas.len() - 1
+    }
+
+    /// faiss 1.15.1's deterministic add of points `n0..n0+n` (already in `p`). `level_rng` is the
+    /// index's level generator (seed 12345, not persisted). `progress(done, n)` after each batch.
+    pub fn add(
+        &mut self,
+        p: &Points<'_>,
+        n0: usize,
+        n: usize,
+        level_rng: &mut FaissRng,
+        progress: &dyn Fn(u64, u64),
+    ) {
+        if n == 0 {
+            return;
+        }
+        for _ in 0..n {
+            let l = self.random_level(level_rng);
+            self.levels.push(l as i32 + 1);
+        }
+        for i in n0..n0 + n {
+            let next = self.offsets[i] + self.cum[self.levels[i] as usize] as u64;
+            self.offsets.push(next);
+        }
+        self.neighbors
+            .resize(*self.offsets.last().expect("offsets") as usize, -1);
+        // Stable bucket sort by level.
+        let nlev = self.levels[n0..]
+            .iter()
+            .map(|&l| l as usize)
+            .max()
+            .unwrap_or(1);
+        let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); nlev];
+        for i in n0..n0 + n {
+            buckets[(self.levels[i] - 1) as usize].push(i);
+        }
+        let ntotal = n0 + n;
+        let theta = ((0.02 * ntotal as f64) as usize).max(1);
+        let mut rng2 = FaissRng::new(789);
+        let mut done_total = 0u64;
+        for pl in (0..nlev).rev() {
+            let order = &mut buckets[pl];
+            if order.is_empty() {
+                continue;
+            }
+            let len = order.len();
+            for j in 0..len {
+                let r = j + rng2.rand_int((len - j) as u32) as usize;
+                order.swap(j, r);
+            }
+            let order = order.clone();
+            let mut raise_ep = false;
+            if self.entry_point == -1 {
+                self.max_level = pl as i32;
+                self.entry_point = order[0] as i32;
+            } else if pl as i32 > self.max_level {
+                raise_ep = true;
+            }
+            let mut s = 0;
+            while s < len {
+                let done = s;
+                let e = len.min(s + if done == 0 { 1 } else { done }.min(theta));
+                let batch = &order[s..e];
+                // Phase A: forward links against the frozen graph (parallel for big batches).
+                let g: &HnswGraph = self;
+                let fwd: Vec<Vec<(usize, Vec<i32>)>> = if batch.len() > 100 {
+                    batch
+                        .par_iter()
+                        .map_init(
+                            || Visited::new(ntotal),
+                            |vis, &pt| forward_links(g, p, pt, vis),
+                        )
+                        .collect()
+                } else {
+                    let mut vis = Visited::new(ntotal);
+                    batch
+                        .iter()
+                        .map(|&pt| forward_links(g, p, pt, &mut vis))
+                        .collect()
+                };
+                let mut reverse: Vec<(usize, usize, i32)> = Vec::new();
+                for (&pt, lists) in batch.iter().zip(fwd) {
+                    for (l, list) in lists {
+                        let (b, e2) = self.range(pt, l);
+                        self.neighbors[b..e2].copy_from_slice(&list);
+                        for &v in list.iter().filter(|&&v| v >= 0) {
+                            reverse.push((v as usize, l, pt as i32));
+                        }
+                    }
+                }
+                // Phase B: merge reverse links per (dest, level), in sorted order.
+                reverse.sort_unstable();
+                let mut groups: Vec<(usize, usize, Vec<i32>)> = Vec::new();
+                for (dest, l, src) in reverse {
+                    match groups.last_mut() {
+                        Some((d, gl, v)) if *d == dest && *gl == l => v.push(src),
+                        _ => groups.push((dest, l, vec![src])),
+                    }
+                }
+                let g: &HnswGraph = self;
+                let merged: Vec<Vec<i32>> = if groups.len() > 100 {
+                    groups
+                        .par_iter_mut()
+                        .map(|(dest, l, inc)| merge_reverse(g, p, *dest, *l, inc))
+                        .collect()
+                } else {
+                    groups
+                        .iter_mut()
+                        .map(|(dest, l, inc)| merge_reverse(g, p, *dest, *l, inc))
+                        .collect()
+                };
+                for ((dest, l, _), list) in groups.iter().zip(merged) {
+                    let (b, e2) = self.range(*dest, *l);
+                    self.neighbors[b..e2].copy_from_slice(&list);
+                }
+                s = e;
+                if raise_ep {
+                    self.max_level = pl as i32;
+                    self.entry_point = order[0] as i32;
+                    raise_ep = false;
+                }
+                done_total += batch.len() as u64;
+                progress(done_total, n as u64);
+            }
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! HNSW search: distance keys and prefetch over the stored points, the candidate and visited
+//! structures, greedy descent, faiss's MinimaxHeap, and the single and batch query search.
+
+use super::graph::HnswGraph;
+use crate::exact::RawResults;
+use crate::kernels::{self, topk::TieOrder, topk::TopK};
+use crate::metric::Metric;
+use crate::vectors::VectorsView;
+use crate::{Error, Result};
+use rayon::prelude::*;
+
+/// The vectors an HNSW graph links, with the metric's key function.
+pub struct Points<'a> {
+    pub data: &'a [f32],
+    pub dim: usize,
+    pub l2: bool,
+    /// The dispatched kernels, looked up once (a graph walk computes millions of distances).
+    dist: fn(&[f32], &[f32]) -> f32,
+    dist4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+}
+
+impl<'a> Points<'a> {
+    pub fn new(data: &'a [f32], dim: usize, l2: bool) -> Self {
+        let k = kernels::kernels();
+        Points {
+            data,
+            dim,
+            l2,
+            dist: if l2 { k.l2sq } else { k.dot },
+            dist4: if l2 { k.l2sq_x4 } else { k.dot_x4 },
+        }
+    }
+
+    #[inline]
+    pub(super) fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Key of stored point `i` for query `q` (smaller is better).
+    #[inline]
+    pub(super) fn key(&self, q: &[f32], i: usize) -> f32 {
+        let d = (self.dist)(q, self.row(i));
+        if self.l2 {
+            d
+        } else {
+            -d
+        }
+    }
+
+    /// Keys of the stored points `ids` for query `q`, four at a time, into `out`.
+    #[inline]
+    pub(super) fn keys(&self, q: &[f32], ids: &[i32], out: &mut Vec<f32>) {
+        out.clear();
+        let mut c = ids.chunks_exact(4);
+        for g in &mut c {
+            let r = [
+                self.row(g[0] as usize),
+                self.row(g[1] as usize),
+                self.row(g[2] as usize),
+                self.row(g[3] as usize),
+            ];
+            let d = (self.dist4)(q, r);
+            out.extend(d.iter().map(|&x| if self.l2 { x } else { -x }));
+        }
+        for &v in c.remainder() {
+            out.push(self.key(q, v as usize));
+        }
+    }
+
+    /// Asks the CPU to start loading row `i` (a graph walk's next distances are random reads);
+    /// the first 512 bytes only, which measured best for long rows.
+    #[inline]
+    pub(super) fn prefetch(&self, i: usize) {
+        let row = self.row(i);
+        crate::kernels::prefetch(&row[..row.len().min(128)]);
+    }
+}
+
+/// A total order on (key, id) for heaps (keys are never NaN for validated input).
+#[derive(Clone, Copy, PartialEq)]
+pub(super) struct Cand(pub(super) f32, pub(super) i32);
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&o.0).then(self.1.cmp(&o.1))
+    }
+}
+
+/// A visited set with O(1) reset (versioned bytes, as faiss's VisitedTable).
+pub struct Visited {
+    marks: Vec<u8>,
+    version: u8,
+    /// Scratch for the build walk: unvisited neighbours and their keys.
+    pub(super) fresh: Vec<i32>,
+    pub(super) keys: Vec<f32>,
+}
+
+impl Visited {
+    pub fn new(n: usize) -> Self {
+        Visited {
+            marks: vec![0; n],
+            version: 1,
+            fresh: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    pub(super) fn reset(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.version = self.version.wrapping_add(1);
+        if self.version == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.version = 1;
+        }
+    }
+
+    /// Marks `i`; true if it was not marked yet.
+    #[inline]
+    pub(super) fn insert(&mut self, i: usize) -> bool {
+        let m = &mut self.marks[i];
+        if *m == self.version {
+            false
+        } else {
+            *m = self.version;
+            true
+        }
+    }
+}
+
+/// Greedy descent at one level: move to any strictly closer neighbour until a pass changes nothing.
+pub(super) fn greedy(
+    g: &HnswGraph,
+    p: &Points<'_>,
+    q: &[f32],
+    level: usize,
+    mut nearest: usize,
+    mut dn: f32,
+) -> (usize, f32) {
+    loop {
+        let prev = nearest;
+        for &v in g.neighbors_of(nearest, level) {
+            let dv = p.key(q, v as usize);
+            if dv < dn {
+                nearest = v as usize;
+                dn = dv;
+            }
+        }
+        if nearest == prev {
+            return (nearest, dn);
+        }
+    }
+}
+
+/// faiss's MinimaxHeap: a max-heap of (key, id) with capacity `n`, a min-pop that leaves the
+/// popped entry in the array (id -1), and a count of entries better than a threshold.
+struct MinimaxHeap {
+    n: usize,
+    ids: Vec<i32>,
+    dis: Vec<f32>,
+    /// `dis` with popped entries set to +inf, so the minimum search is a plain vector scan.
+    live: Vec<f32>,
+    nvalid: usize,
+}
+
+impl MinimaxHeap {
+    /// A heap of at most `n` entries; memory for `max_items` (no search holds more entries than
+    /// the graph has nodes, so an efSearch far beyond n allocates only what can be used).
+    fn new(n: usize, max_items: usize) -> Self {
+        let cap = n.min(max_items);
+        MinimaxHeap {
+            n,
+            ids: Vec::with_capacity(cap),
+            dis: Vec::with_capacity(cap),
+            live: Vec::with_capacity(cap),
+            nvalid: 0,
+        }
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.ids.swap(a, b);
+        self.dis.swap(a, b);
+        self.live.swap(a, b);
+    }
+
+    fn push(&mut self, i: i32, v: f32) {
+        if self.ids.len() == self.n {
+            if v >= self.dis[0] {
+                return;
+            }
+            if self.ids[0] != -1 {
+                self.nvalid -= 1;
+            }
+            // Pop the max (root), then push.
+            let last = self.ids.len() - 1;
+            self.swap(0, last);
+            self.ids.pop();
+            self.dis.pop();
+            self.live.pop();
+            self.sift_down(0);
+        }
+        self.ids.push(i);
+        self.dis.push(v);
+        self.live.push(v);
+        let mut c = self.ids.len() - 1;
+        while c > 0 {
+            let p = (c - 1) / 2;
+            if self.dis[c] > self.dis[p] {
+                self.swap(c, p);
+                c = p;
+            } else {
+                break;
+            }
+        }
+        self.nvalid += 1;
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.ids.len();
+        loop {
+            let l = 2 * i + 1;
+            if l >= n {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < n && self.dis[r] > self.dis[l] {
+                r
+            } else {
+                l
+            };
+            if self.dis[c] > self.dis[i] {
+                self.swap(c, i);
+                i = c;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The valid entry with the smallest key (the last one on ties, as faiss scans), invalidated.
+    fn pop_min(&mut self) -> Option<(i32, f32)> {
+        if self.nvalid == 0 {
+            return None;
+        }
+        // Lane-wise minimum (vectorises), then the last position holding it.
+        let mut lanes = [f32::INFINITY; 8];
+        let chunks = self.live.chunks_exact(8);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..8 {
+                lanes[l] = if c[l] < lanes[l] { c[l] } else { lanes[l] };
+            }
+        }
+        let mut m = lanes
+            .iter()
+            .copied()
+            .fold(f32::INFINITY, |a, b| if b < a { b } else { a });
+        for &v in rest {
+            if v < m {
+                m = v;
+            }
+        }
+        // Valid entries can be +inf (NaN keys are stored as +inf): fall back to the first valid one.
+        let b = match self.live.iter().rposition(|&v| v == m && m < f32::INFINITY) {
+            Some(b) => b,
+            None => self.ids.iter().rposition(|&id| id != -1)?,
+        };
+        let id = self.ids[b];
+        self.ids[b] = -1;
+        self.live[b] = f32::INFINITY;
+        self.nvalid -= 1;
+        Some((id, self.dis[b]))
+    }
+
+    fn count_below(&self, t: f32) -> usize {
+        self.dis.iter().filter(|&&d| d < t).count()
+    }
+}
+
+/// Search state reused across queries on one thread.
+pub struct SearchScratch {
+    vis: Visited,
+    fresh: Vec<i32>,
+    keys: Vec<f32>,
+}
+
+impl SearchScratch {
+    pub fn new(n: usize) -> Self {
+        SearchScratch {
+            vis: Visited::new(n),
+            fresh: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// faiss's HNSW search for one query: keys of the `k` best, in a TopK.
+pub fn search_one(
+    g: &HnswGraph,
+    p: &Points<'_>,
+    q: &[f32],
+    k: usize,
+    ef_search: usize,
+    scratch: &mut SearchScratch,
+    tie: TieOrder,
+) -> TopK {
+    let mut res = TopK::new(k, tie);
+    if g.entry_point < 0 || g.ntotal() == 0 {
+        return res;
+    }
+    let mut nearest = g.entry_point as usize;
+    let mut dn = p.key(q, nearest);
+    for level in (1..=g.max_level.max(0) as usize).rev() {
+        (nearest, dn) = greedy(g, p, q, level, nearest, dn);
+    }
+    let ef = ef_search.max(k);
+    let mut heap = MinimaxHeap::new(ef, g.ntotal());
+    scratch.vis.reset(g.ntotal());
+    heap.push(nearest as i32, dn);
+    res.push(dn, nearest as i64);
+    scratch.vis.insert(nearest);
+    while heap.nvalid > 0 {
+        let Some((v0, d0)) = heap.pop_min() else {
+            break;
+        };
+        if heap.count_below(d0) >= ef_search {
+            break;
+        }
+        // Gather the unvisited neighbours and prefetch them all before computing any distance,
+        // so the random reads overlap instead of queueing one after another.
+        let fresh = &mut scratch.fresh;
+        fresh.clear();
+        for &v in g.neighbors_of(v0 as usize, 0) {
+            if scratch.vis.insert(v as usize) {
+                p.prefetch(v as usize);
+                fresh.push(v);
+            }
+        }
+        p.keys(q, fresh, &mut scratch.keys);
+        for (&v, &dv) in fresh.iter().zip(scratch.keys.iter()) {
+            let dv = if dv.is_nan() { f32::INFINITY } else { dv };
+            res.push(dv, v as i64);
+            heap.push(v, dv);
+        }
+    }
+    res
+}
+
+/// Batch search: parallel over queries, a scratch visited table per thread.
+pub fn search(
+    g: &HnswGraph,
+    p: &Points<'_>,
+    queries: VectorsView<'_>,
+    k: usize,
+    ef_search: usize,
+    metric: Metric,
+) -> Result<RawResults> {
+    if ef_search == 0 {
+        return Err(Error::invalid("efSearch must be at least 1"));
+    }
+    let tie = if p.l2 {
+        TieOrder::LowIdFirst
+    } else {
+        TieOrder::HighIdFirst
+    };
+    let rows: Vec<&[f32]> = queries.iter().collect();
+    let heaps: Vec<TopK> = rows
+        .par_iter()
+        .map_init(
+            || SearchScratch::new(g.ntotal()),
+            |s, q| search_one(g, p, q, k, ef_search, s, tie),
+        )
+        .collect();
+    Ok(RawResults::from_heaps(heaps, k, metric))
+}
