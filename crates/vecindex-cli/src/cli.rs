@@ -203,7 +203,8 @@ pub fn query(a: QueryArgs) -> Result<()> {
         if build_only.len() == 1 { "it" } else { "them" }
     );
     let indexer = builder.from_index_file(&a.index)?;
-    for w in indexer.info().warnings {
+    let warned = indexer.info().warnings;
+    for w in &warned {
         eprintln!("warning: {w}");
     }
     let queries = read_vectors(&a.queries, a.tensor.as_deref())?;
@@ -232,6 +233,12 @@ pub fn query(a: QueryArgs) -> Result<()> {
     }
     pb.finish_and_clear();
     let elapsed = t.elapsed().as_secs_f64();
+    // What the search itself had to adjust (e.g. Milvus raising ef to k), said once.
+    for w in indexer.info().warnings {
+        if !warned.contains(&w) {
+            eprintln!("warning: {w}");
+        }
+    }
     if a.output == "-" {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());

@@ -6,7 +6,8 @@
 //!
 //! A server of its own (two cannot share a machine: etcd's ports are fixed), so it runs in its
 //! own stage of `./scripts/test.sh`, after the shared server is stopped:
-//! `cargo test --release -p vecindex --test milvus_faults -- --ignored --test-threads=1`.
+//! `cargo test --release -p vecindex --features milvus --test milvus_faults -- --ignored
+//! --test-threads=1`.
 #![cfg(feature = "milvus")]
 
 mod common;
