@@ -228,6 +228,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         None => GridFile::default(),
     };
     if let Some(b) = a.base.clone() {
+        // The grid's dataset name described its own base file.
+        grid.dataset.name = None;
         grid.dataset.base = Some(b);
     }
     if let Some(q) = a.queries.clone() {
@@ -256,11 +258,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let base = crate::cli::read_vectors(&base_path, None)?;
     let queries = crate::cli::read_vectors(&query_path, None)?;
-    let data_name = grid
-        .dataset
-        .name
-        .clone()
-        .unwrap_or_else(|| base_path.display().to_string());
+    // Unnamed data is named by its file (and folder) and shape.
+    let data_name = grid.dataset.name.clone().unwrap_or_else(|| {
+        let parts: Vec<String> = base_path
+            .iter()
+            .rev()
+            .take(2)
+            .map(|c| c.to_string_lossy().to_string())
+            .collect();
+        let file: Vec<&str> = parts.iter().rev().map(String::as_str).collect();
+        format!("{} ({} × {})", file.join("/"), base.rows(), base.dim())
+    });
     let steps: u64 = grid
         .runs
         .iter()
