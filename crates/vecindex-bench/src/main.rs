@@ -12,7 +12,11 @@ mod rss;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "peer-bench", version, about = "vecindex beside its peers, same data, same run")]
+#[command(
+    name = "peer-bench",
+    version,
+    about = "vecindex beside its peers, same data, same run"
+)]
 struct Cli {
     /// Threads for vecindex's parallel steps (default: all cores).
     #[arg(long, global = true)]

@@ -19,4 +19,3 @@ pub fn proc_status(field: &str) -> u64 {
 pub fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
-
