@@ -37,5 +37,7 @@ pub fn to_py_err(e: Error) -> PyErr {
             ErrorKind::InvalidData | ErrorKind::UnexpectedEof => PyValueError::new_err(msg),
             _ => PyOSError::new_err(msg),
         },
+        // `Error` is non-exhaustive: a kind added later is at least a RuntimeError with its text.
+        _ => pyo3::exceptions::PyRuntimeError::new_err(msg),
     }
 }

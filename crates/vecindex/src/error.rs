@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong in vecindex, with enough context to act on.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `builder_factory` was given a backend name it does not know.
     #[error("unknown backend '{name}'; valid backends: {valid}")]

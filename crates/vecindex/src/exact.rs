@@ -32,7 +32,8 @@ pub struct ExactSearch<'a> {
     data: &'a [f32],
     dim: usize,
     norms: &'a [f32],
-    l2: bool,
+    /// `L2` or `InnerProduct`.
+    metric: Metric,
 }
 
 /// Results of a search, row-major `(n_queries, k)`, padded with id -1 and the metric's worst value.
@@ -47,13 +48,12 @@ impl RawResults {
     /// convention (similarities are the negated keys), padded with id -1 and the worst value.
     pub fn from_heaps(heaps: Vec<TopK>, k: usize, metric: Metric) -> Self {
         let nq = heaps.len();
-        let sign = if metric.higher_is_better() { -1.0 } else { 1.0 };
         let mut ids = vec![-1i64; nq * k];
         let mut distances = vec![metric.padding(); nq * k];
         for (qi, h) in heaps.into_iter().enumerate() {
             for (j, (key, id)) in h.into_sorted().into_iter().enumerate() {
                 ids[qi * k + j] = id;
-                distances[qi * k + j] = sign * key;
+                distances[qi * k + j] = metric.from_key(key);
             }
         }
         RawResults { ids, distances }
@@ -63,21 +63,25 @@ impl RawResults {
 impl<'a> ExactSearch<'a> {
     /// `metric` must be `L2` or `InnerProduct`; for `L2`, `norms.len()` must equal the row count.
     pub fn new(data: &'a [f32], dim: usize, norms: &'a [f32], metric: Metric) -> Self {
-        let l2 = match metric {
-            Metric::L2 => true,
-            Metric::InnerProduct => false,
-            other => panic!("exact search supports L2 and IP, not {other}"),
-        };
+        assert!(
+            matches!(metric, Metric::L2 | Metric::InnerProduct),
+            "exact search supports L2 and IP, not {metric}"
+        );
         assert!(dim > 0 && data.len() % dim == 0);
-        if l2 {
+        if metric == Metric::L2 {
             assert_eq!(norms.len(), data.len() / dim);
         }
         ExactSearch {
             data,
             dim,
             norms,
-            l2,
+            metric,
         }
+    }
+
+    #[inline]
+    fn l2(&self) -> bool {
+        self.metric == Metric::L2
     }
 
     fn n(&self) -> usize {
@@ -85,19 +89,11 @@ impl<'a> ExactSearch<'a> {
     }
 
     fn tie(&self) -> TieOrder {
-        if self.l2 {
-            TieOrder::LowIdFirst
-        } else {
-            TieOrder::HighIdFirst
-        }
+        self.metric.tie_order()
     }
 
     fn metric(&self) -> Metric {
-        if self.l2 {
-            Metric::L2
-        } else {
-            Metric::InnerProduct
-        }
+        self.metric
     }
 
     /// The `k` nearest rows for every query (dimension already checked by the caller).
@@ -129,7 +125,7 @@ impl<'a> ExactSearch<'a> {
     ) {
         let dim = self.dim;
         let qrows = qdata.rows();
-        let qnorms = if self.l2 {
+        let qnorms = if self.l2() {
             kernels::row_norms(qdata.as_slice(), dim)
         } else {
             Vec::new()
@@ -149,7 +145,7 @@ impl<'a> ExactSearch<'a> {
                 keys,
             );
             for (i, row) in keys.chunks_exact_mut(b).enumerate() {
-                if self.l2 {
+                if self.l2() {
                     l2_from_ip(row, qnorms[i], &self.norms[s..e]);
                 } else {
                     row.iter_mut().for_each(|v| *v = -*v);
@@ -208,7 +204,7 @@ impl<'a> ExactSearch<'a> {
                 ids.push(id);
                 distances.push(if id < 0 {
                     pad
-                } else if self.l2 {
+                } else if self.l2() {
                     key
                 } else {
                     -key
@@ -239,7 +235,7 @@ impl<'a> ExactSearch<'a> {
             let e = (s + ITEM_BLOCK).min(end);
             let out = &mut buf[..e - s];
             let rows = &self.data[s * self.dim..e * self.dim];
-            if self.l2 {
+            if self.l2() {
                 (kern.scan_l2)(q, rows, out);
                 for (j, &d) in out.iter().enumerate() {
                     if d < thr {

@@ -1,12 +1,16 @@
 //! Metrics: what a score means, which direction is better, and what pads a missing result.
 //!
 //! Every backend reports its metric through this one type, so callers never guess whether the
-//! second array of a result holds distances (smaller first) or similarities (larger first).
+//! second array of a result holds distances (smaller first) or similarities (larger first). It
+//! also owns the conventions every search shares: the sort key (smaller is better) a score maps
+//! to and back, the order of equal scores, and the padding of empty slots.
 
+use crate::kernels::topk::TieOrder;
 use serde::{Deserialize, Serialize};
 
 /// The measure a backend ranks by. Each variant documents the value a query returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Metric {
     /// Squared Euclidean distance, ascending (FAISS `L2`, Milvus `L2`).
     L2,
@@ -56,6 +60,45 @@ impl Metric {
         }
     }
 
+    /// The sort key of a score: smaller is better for every metric (similarities are negated;
+    /// negation is exact in f32, so keys convert back without loss).
+    #[inline]
+    pub fn to_key(self, score: f32) -> f32 {
+        if self.higher_is_better() {
+            -score
+        } else {
+            score
+        }
+    }
+
+    /// The score of a sort key (the inverse of [`Metric::to_key`]).
+    #[inline]
+    pub fn from_key(self, key: f32) -> f32 {
+        self.to_key(key)
+    }
+
+    /// How equal scores are ordered: lower id first for distances, higher id first for
+    /// similarities (what faiss's heaps do).
+    pub fn tie_order(self) -> TieOrder {
+        if self.higher_is_better() {
+            TieOrder::HighIdFirst
+        } else {
+            TieOrder::LowIdFirst
+        }
+    }
+
+    /// Every metric, in declaration order.
+    pub const ALL: [Metric; 8] = [
+        Metric::L2,
+        Metric::InnerProduct,
+        Metric::Cosine,
+        Metric::Angular,
+        Metric::Euclidean,
+        Metric::Manhattan,
+        Metric::Dot,
+        Metric::Hamming,
+    ];
+
     /// True if `a` ranks strictly better than `b` under this metric.
     pub fn better(self, a: f32, b: f32) -> bool {
         if self.higher_is_better() {
@@ -63,6 +106,26 @@ impl Metric {
         } else {
             a < b
         }
+    }
+}
+
+/// Parses the names users know (`L2`, `IP`, `COSINE`, `angular`, `euclidean`, `manhattan`,
+/// `dot`, `hamming`), case-insensitively; `inner_product` is accepted for `IP`.
+impl std::str::FromStr for Metric {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Metric> {
+        let wanted = s.trim().to_ascii_lowercase().replace(['_', '-'], "");
+        if wanted == "innerproduct" {
+            return Ok(Metric::InnerProduct);
+        }
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name().to_ascii_lowercase() == wanted)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                crate::Error::invalid(format!("unknown metric '{s}'; valid: {}", names.join(", ")))
+            })
     }
 }
 
@@ -88,5 +151,29 @@ mod tests {
             assert!(!m.better(p, 0.0));
             assert!(m.better(0.0, p));
         }
+    }
+
+    #[test]
+    fn names_parse_back_and_keys_invert() {
+        for m in Metric::ALL {
+            assert_eq!(m.name().parse::<Metric>().unwrap(), m);
+            assert_eq!(m.name().to_uppercase().parse::<Metric>().unwrap(), m);
+            for s in [0.5f32, -3.25, 0.0] {
+                assert_eq!(m.from_key(m.to_key(s)), s);
+                // Smaller keys are better scores.
+                assert_eq!(m.to_key(s) < m.to_key(1.0), m.better(s, 1.0));
+            }
+            let tie = m.tie_order();
+            assert_eq!(tie == TieOrder::HighIdFirst, m.higher_is_better());
+        }
+        assert_eq!(
+            "inner_product".parse::<Metric>().unwrap(),
+            Metric::InnerProduct
+        );
+        let e = "chebyshev".parse::<Metric>().unwrap_err().to_string();
+        assert!(
+            e.contains("chebyshev") && e.contains("L2, IP, COSINE"),
+            "{e}"
+        );
     }
 }

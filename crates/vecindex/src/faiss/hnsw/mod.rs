@@ -57,7 +57,7 @@ impl HnswIndex {
         Points::new(
             self.storage.data(),
             self.storage.dim(),
-            self.storage.metric() == Metric::L2,
+            self.storage.metric(),
         )
     }
 
@@ -69,7 +69,7 @@ impl HnswIndex {
         let points = Points::new(
             self.storage.data(),
             self.storage.dim(),
-            self.storage.metric() == Metric::L2,
+            self.storage.metric(),
         );
         self.graph.add(&points, n0, x.rows(), &mut rng, progress);
         self.level_rng = rng;

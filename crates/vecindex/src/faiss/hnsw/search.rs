@@ -13,19 +13,21 @@ use rayon::prelude::*;
 pub struct Points<'a> {
     pub data: &'a [f32],
     pub dim: usize,
-    pub l2: bool,
+    /// `L2` or `InnerProduct`: the kernel and the key (see [`Metric::to_key`]).
+    pub metric: Metric,
     /// The dispatched kernels, looked up once (a graph walk computes millions of distances).
     dist: fn(&[f32], &[f32]) -> f32,
     dist4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
 }
 
 impl<'a> Points<'a> {
-    pub fn new(data: &'a [f32], dim: usize, l2: bool) -> Self {
+    pub fn new(data: &'a [f32], dim: usize, metric: Metric) -> Self {
         let k = kernels::kernels();
+        let l2 = metric == Metric::L2;
         Points {
             data,
             dim,
-            l2,
+            metric,
             dist: if l2 { k.l2sq } else { k.dot },
             dist4: if l2 { k.l2sq_x4 } else { k.dot_x4 },
         }
@@ -39,12 +41,7 @@ impl<'a> Points<'a> {
     /// Key of stored point `i` for query `q` (smaller is better).
     #[inline]
     pub(super) fn key(&self, q: &[f32], i: usize) -> f32 {
-        let d = (self.dist)(q, self.row(i));
-        if self.l2 {
-            d
-        } else {
-            -d
-        }
+        self.metric.to_key((self.dist)(q, self.row(i)))
     }
 
     /// Keys of the stored points `ids` for query `q`, four at a time, into `out`.
@@ -60,7 +57,7 @@ impl<'a> Points<'a> {
                 self.row(g[3] as usize),
             ];
             let d = (self.dist4)(q, r);
-            out.extend(d.iter().map(|&x| if self.l2 { x } else { -x }));
+            out.extend(d.iter().map(|&x| self.metric.to_key(x)));
         }
         for &v in c.remainder() {
             out.push(self.key(q, v as usize));
@@ -364,11 +361,7 @@ pub fn search(
     if ef_search == 0 {
         return Err(Error::invalid("efSearch must be at least 1"));
     }
-    let tie = if p.l2 {
-        TieOrder::LowIdFirst
-    } else {
-        TieOrder::HighIdFirst
-    };
+    let tie = p.metric.tie_order();
     let rows: Vec<&[f32]> = queries.iter().collect();
     let heaps: Vec<TopK> = rows
         .par_iter()
