@@ -5,9 +5,10 @@
 //! Every run goes through `builder_factory`, so a backend added to the library is benchmarked
 //! without touching this file.
 
+use crate::report::ResultRow;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -116,24 +117,6 @@ fn parse_run_flag(s: &str) -> Result<RunSpecFile> {
         params,
         sweep: sw,
     })
-}
-
-/// One measured point.
-#[derive(Debug, Clone, Serialize)]
-pub struct ResultRow {
-    pub label: String,
-    pub backend: String,
-    pub params: String,
-    pub sweep: String,
-    pub metric: String,
-    pub k: usize,
-    pub build_s: f64,
-    pub index_bytes: u64,
-    pub peak_rss_bytes: u64,
-    pub recall: f64,
-    pub qps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
 }
 
 /// Ground truth for `metric`, from the cache next to the queries (or in `out`), else computed
@@ -256,8 +239,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         bail!("k must be at least 1");
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let base = crate::cli::read_vectors(&base_path, None)?;
-    let queries = crate::cli::read_vectors(&query_path, None)?;
+    let base = crate::input::read_vectors(&base_path, None)?;
+    let queries = crate::input::read_vectors(&query_path, None)?;
     // Unnamed data is named by its file (and folder) and shape.
     let data_name = grid.dataset.name.clone().unwrap_or_else(|| {
         let parts: Vec<String> = base_path

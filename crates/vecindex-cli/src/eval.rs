@@ -123,8 +123,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let config = Config::parse(&a.params)?;
     let mut builder = builder_factory(&a.backend, &config)?;
     builder.set_progress(crate::progress::callback());
-    let users = crate::cli::read_vectors(&a.users, None)?;
-    let items = crate::cli::read_vectors(&a.items, None)?;
+    let users = crate::input::read_vectors(&a.users, None)?;
+    let items = crate::input::read_vectors(&a.items, None)?;
     let pairs = read_truth(&a.truth)?;
     let mut truth: Vec<Vec<i64>> = vec![Vec::new(); users.rows()];
     for (line, &(u, it)) in pairs.iter().enumerate() {

@@ -1,12 +1,19 @@
 //! `vecindex`: the command-line face of the vecindex library. A thin layer: parse arguments,
 //! call the library's public API, show progress, and turn errors into one line and exit code 1.
+//!
+//! Modules depend one way: `args` names every subcommand's arguments; `commands` (build, query,
+//! info, collections), `bench`, `eval` and `demo` run them over `input` (files in) and
+//! `progress`; `bench` reports through `report` rows, which `plot` charts.
 
+mod args;
 mod bench;
-mod cli;
+mod commands;
 mod demo;
 mod eval;
+mod input;
 mod plot;
 mod progress;
+mod report;
 mod rss;
 mod signals;
 
@@ -14,7 +21,7 @@ use clap::Parser;
 
 fn main() {
     signals::remove_unfinished_saves_on_signal();
-    let args = cli::Cli::parse();
+    let args = args::Cli::parse();
     if let Err(e) = run(args) {
         // One line: the error and its causes, each said once (the library's I/O errors already
         // include their OS cause in their own text).
@@ -44,7 +51,7 @@ fn main() {
     }
 }
 
-fn run(args: cli::Cli) -> anyhow::Result<()> {
+fn run(args: args::Cli) -> anyhow::Result<()> {
     if let Some(t) = args.threads {
         anyhow::ensure!(t >= 1, "--threads must be at least 1");
         rayon::ThreadPoolBuilder::new()
@@ -53,12 +60,12 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot set up {t} threads: {e}"))?;
     }
     match args.command {
-        cli::Command::Build(a) => cli::build(a),
-        cli::Command::Query(a) => cli::query(a),
-        cli::Command::Info(a) => cli::info(a),
-        cli::Command::Demo(a) => demo::run(a),
-        cli::Command::Eval(a) => eval::run(a),
-        cli::Command::Bench(a) => bench::run(a),
-        cli::Command::Collections(a) => cli::collections(a),
+        args::Command::Build(a) => commands::build(a),
+        args::Command::Query(a) => commands::query(a),
+        args::Command::Info(a) => commands::info(a),
+        args::Command::Demo(a) => demo::run(a),
+        args::Command::Eval(a) => eval::run(a),
+        args::Command::Bench(a) => bench::run(a),
+        args::Command::Collections(a) => commands::collections(a),
     }
 }

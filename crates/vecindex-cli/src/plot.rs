@@ -1,7 +1,7 @@
 //! The recall-vs-QPS chart (log QPS over recall, one line per run, like ann-benchmarks), drawn
 //! with plotters to SVG and PNG.
 
-use crate::bench::ResultRow;
+use crate::report::ResultRow;
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
