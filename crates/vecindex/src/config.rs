@@ -238,6 +238,17 @@ pub(crate) fn check_value(p: &Param, value: &str) -> Result<String> {
     }
 }
 
+/// The library's default `nprobe` for `nlists` lists when none is given: a sixth of the lists
+/// (at least 8). Torch-RecHub inherits faiss's nprobe = 1, which finds about half of the true
+/// top-10 on the Debian MiniLM embeddings (IVF100: recall@10 0.52 L2, 0.48 IP). Probing a sixth
+/// of the lists measured 0.94 (L2) and 0.87 (IP, unnormalised vectors) there — about 0.9, the
+/// usual operating point — at roughly a sixth of an exact scan's work. An explicit `nprobe=1` is
+/// honoured. A policy of the configuration, shared by the IVF backends (faiss `IVF`, Milvus
+/// `IVF_FLAT`).
+pub fn default_nprobe(nlists: usize) -> usize {
+    nlists.div_ceil(6).max(8).min(nlists)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

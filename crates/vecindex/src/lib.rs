@@ -142,9 +142,29 @@ pub fn exact_knn(
     metric: Metric,
     k: usize,
 ) -> Result<Neighbors> {
-    let b = faiss::FaissBuilder::new().metric(metric)?;
-    let idx = b.build(items.to_owned(), None)?;
-    idx.query(queries, k)
+    // The exact search itself, over the caller's rows (no index, no copy).
+    if !matches!(metric, Metric::L2 | Metric::InnerProduct) {
+        return Err(Error::invalid(format!(
+            "exact_knn ranks by L2 or IP, not {metric} (valid: L2, IP; \
+             eval::exact_neighbors covers annoy's metrics and cosine)"
+        )));
+    }
+    api::check_items(items, None)?;
+    api::check_query(queries, items.dim(), k)?;
+    let norms = if metric == Metric::L2 {
+        kernels::row_norms(items.as_slice(), items.dim())
+    } else {
+        Vec::new()
+    };
+    let raw =
+        exact::ExactSearch::new(items.as_slice(), items.dim(), &norms, metric).search(queries, k);
+    Ok(Neighbors {
+        ids: raw.ids,
+        distances: raw.distances,
+        n_queries: queries.rows(),
+        k,
+        metric,
+    })
 }
 
 #[cfg(test)]

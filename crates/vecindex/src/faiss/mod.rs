@@ -149,15 +149,7 @@ pub const DEFAULT_EF_SEARCH: usize = 16;
 /// IVF lists when `nlists` is not given (the Torch-RecHub default).
 pub const DEFAULT_NLISTS: usize = 100;
 
-/// The library's default `nprobe` for `nlists` lists when none is given: a sixth of the lists
-/// (at least 8). Torch-RecHub inherits faiss's nprobe = 1, which finds about half of the true
-/// top-10 on the Debian MiniLM embeddings (IVF100: recall@10 0.52 L2, 0.48 IP). Probing a sixth
-/// of the lists measured 0.94 (L2) and 0.87 (IP, unnormalised vectors) there — about 0.9, the
-/// usual operating point — at roughly a sixth of an exact scan's work. An explicit `nprobe=1` is
-/// honoured.
-pub fn default_nprobe(nlists: usize) -> usize {
-    nlists.div_ceil(6).max(8).min(nlists)
-}
+pub use crate::config::default_nprobe;
 
 /// An index held by the faiss backend.
 #[derive(Debug, Clone)]

@@ -177,7 +177,7 @@ pub(super) fn check_type_params(params: &Resolved, index_type: &str) -> Result<(
 
 /// The default `nprobe` for `nlist` lists (same rule as the faiss backend).
 pub fn default_nprobe(nlist: usize) -> usize {
-    crate::faiss::default_nprobe(nlist)
+    crate::config::default_nprobe(nlist)
 }
 
 /// Milvus's rule (letters, digits and underscores, not starting with a digit, at most 255),
