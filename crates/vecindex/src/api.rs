@@ -86,10 +86,16 @@ pub trait Indexer: Send + Sync {
 /// Query results: row-major `(n_queries, k)` ids and scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Neighbors {
+    /// Row-major `(n_queries, k)` item ids, best first in each row; -1 marks an empty slot.
     pub ids: Vec<i64>,
+    /// Row-major `(n_queries, k)` scores in `metric`'s convention; empty slots hold
+    /// [`Metric::padding`].
     pub distances: Vec<f32>,
+    /// Number of query rows.
     pub n_queries: usize,
+    /// Slots per query row (the `top_k` asked for).
     pub k: usize,
+    /// What the scores mean, including whether larger or smaller is better.
     pub metric: Metric,
 }
 
@@ -118,15 +124,23 @@ impl Neighbors {
 /// What an index is, for `vecindex info` and logs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IndexInfo {
+    /// Backend name: "faiss", "annoy" or "milvus".
     pub backend: String,
     /// File format (e.g. "faiss IxF2").
     pub format: String,
+    /// Kind of index within the backend (e.g. "Flat", "HNSW", "IVF", annoy's "forest").
     pub index_type: String,
+    /// What the scores mean.
     pub metric: Metric,
+    /// True when larger scores are better (similarities), false for distances.
     pub higher_is_better: bool,
+    /// Vector dimension.
     pub dim: usize,
+    /// Number of items indexed.
     pub n: usize,
+    /// True when results carry ids given at build time rather than row numbers.
     pub custom_ids: bool,
+    /// The index's parameters by canonical name (e.g. `efSearch`, `nprobe`, `n_trees`), as text.
     pub params: BTreeMap<String, String>,
     /// Things the user should know about this index (e.g. a thin IVF training set).
     #[serde(skip_serializing_if = "Vec::is_empty")]

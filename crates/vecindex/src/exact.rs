@@ -39,7 +39,9 @@ pub struct ExactSearch<'a> {
 /// Results of a search, row-major `(n_queries, k)`, padded with id -1 and the metric's worst value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawResults {
+    /// Row-major `(n_queries, k)` ids, best first; -1 in empty slots.
     pub ids: Vec<i64>,
+    /// The matching scores in the metric's convention; its worst value in empty slots.
     pub distances: Vec<f32>,
 }
 

@@ -10,6 +10,8 @@ pub struct Rng {
 }
 
 impl Rng {
+    /// Seeds the state from `seed` through splitmix64; equal seeds give equal streams on every
+    /// platform.
     pub fn new(seed: u64) -> Self {
         let mut z = seed;
         let mut next = || {
@@ -24,6 +26,7 @@ impl Rng {
         }
     }
 
+    /// The next 64 uniformly distributed bits.
     pub fn next_u64(&mut self) -> u64 {
         let r = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;

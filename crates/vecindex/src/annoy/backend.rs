@@ -142,6 +142,8 @@ pub struct AnnoyBuilder {
 }
 
 impl AnnoyBuilder {
+    /// Checks `config` against the annoy parameters; unknown keys, invalid values and `n_trees = 0`
+    /// are errors.
     pub fn from_config(config: &Config) -> Result<Self> {
         let explicit = Resolved::new("annoy", PARAMS, config)?;
         if explicit.int("n_trees") == Some(0) {
@@ -349,6 +351,7 @@ impl AnnoyIndexer {
         }
     }
 
+    /// The validated node array this index searches (layout, item count, roots).
     pub fn forest(&self) -> &AnnoyForest {
         &self.forest
     }

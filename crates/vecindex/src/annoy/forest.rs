@@ -27,8 +27,11 @@ impl Storage {
 /// A validated annoy forest.
 pub struct AnnoyForest {
     storage: Storage,
+    /// Node size and field offsets for the metric and dimension.
     pub layout: NodeLayout,
+    /// Nodes in the file: the items, the tree nodes and the root copies at the end.
     pub n_nodes: usize,
+    /// Number of items, as annoy's loader decides it (the roots' descendant count).
     pub n_items: usize,
     /// Root node indices, as annoy's loader finds them (last to first).
     pub roots: Vec<usize>,

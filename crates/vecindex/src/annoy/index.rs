@@ -13,7 +13,10 @@ use crate::Result;
 pub struct BuildParams {
     /// Trees to build; `None` = annoy's -1 (until tree nodes reach the item count).
     pub n_trees: Option<usize>,
+    /// Threads that build trees; with a fixed tree count the trees built depend on it (0 counts as
+    /// 1).
     pub threads: usize,
+    /// Seed of annoy's Kiss64 generator; build thread `t` uses `seed + t`.
     pub seed: u64,
     /// Decide most sides from binary16 copies of the rows (same trees, less memory traffic;
     /// see `build::HalfRows`). Off only to compare against the plain f32 pass.

@@ -6,14 +6,21 @@ use crate::metric::Metric;
 /// The five annoy metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnnoyMetric {
+    /// sqrt(2 − 2·cos) between the vectors; smaller is closer.
     Angular,
+    /// Euclidean distance (not squared); smaller is closer.
     Euclidean,
+    /// L1 distance; smaller is closer.
     Manhattan,
+    /// Inner product; larger is better.
     Dot,
+    /// Differing bits, each component packed as 1 when it is > 0.5; smaller is closer.
     Hamming,
 }
 
 impl AnnoyMetric {
+    /// annoy's metric names, in the spelling `parse` accepts (case-insensitive) and lists in
+    /// errors.
     pub const NAMES: &'static [&'static str] =
         &["angular", "euclidean", "manhattan", "dot", "hamming"];
 
@@ -50,6 +57,7 @@ impl AnnoyMetric {
 /// Byte layout of one node for a metric and dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeLayout {
+    /// The metric whose node format this is.
     pub metric: AnnoyMetric,
     /// Dimension (bits for hamming).
     pub f: usize,
@@ -66,6 +74,7 @@ pub struct NodeLayout {
 }
 
 impl NodeLayout {
+    /// annoy 1.17.3's node layout for `metric` and dimension `f` (in bits for hamming).
     pub fn new(metric: AnnoyMetric, f: usize) -> Self {
         let (children, v, words, word_bytes) = match metric {
             AnnoyMetric::Angular => (4, 12, f, 4),

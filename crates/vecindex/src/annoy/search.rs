@@ -55,6 +55,8 @@ pub struct Query {
 }
 
 impl Query {
+    /// Prepares `q` (of the forest's dimension; not checked) for searching `forest`: a copy, its
+    /// squared norm, and its bits for hamming.
     pub fn new(forest: &AnnoyForest, q: &[f32]) -> Self {
         let l = forest.layout;
         let bits = if l.metric == AnnoyMetric::Hamming {

@@ -18,18 +18,29 @@ use std::collections::HashSet;
 /// The metrics at one k, averaged over the evaluated users.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MetricsAtK {
+    /// The cutoff: only each user's first `k` predictions count.
     pub k: usize,
+    /// Mean NDCG@k with binary relevance, in [0, 1]; larger is better.
     pub ndcg: f64,
+    /// Mean reciprocal rank of the first hit within `k` (0 without one), in [0, 1]; larger is
+    /// better.
     pub mrr: f64,
+    /// Mean share of each user's truth items found in the top `k`, in [0, 1]; larger is better.
     pub recall: f64,
+    /// Mean of hits ÷ `k` per user (short prediction lists are not favoured), in [0, 1]; larger is
+    /// better.
     pub precision: f64,
+    /// Share of users with at least one hit in the top `k`, in [0, 1]; larger is better.
     pub hit_rate: f64,
+    /// Total hits ÷ total truth items over all users (the original's "Hit"); 0 when there is no
+    /// truth.
     pub pooled_recall: f64,
 }
 
 /// Metrics at every requested k.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TopkMetrics {
+    /// The metrics at each requested k, in the order the ks were given.
     pub at: Vec<MetricsAtK>,
     /// Users averaged over.
     pub users: usize,

@@ -33,18 +33,22 @@ impl FlatIndex {
         }
     }
 
+    /// Values per stored vector.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// Number of stored vectors.
     pub fn len(&self) -> usize {
         self.data.len() / self.dim
     }
 
+    /// True when no vectors are stored.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
+    /// L2 (squared distance, smaller first) or inner product (larger first).
     pub fn metric(&self) -> Metric {
         self.metric
     }

@@ -9,14 +9,24 @@ use crate::error::{Error, Result};
 use crate::io::bytes::{ByteReader, ByteWriter};
 use crate::metric::Metric;
 
+/// Fourcc of `IndexFlatL2` (its header metric must be L2).
 pub const FLAT_L2: &[u8; 4] = b"IxF2";
+/// Fourcc of `IndexFlatIP` (its header metric must be inner product).
 pub const FLAT_IP: &[u8; 4] = b"IxFI";
+/// Fourcc of `IndexFlat` of any metric: read, never written (saved as `IxF2` / `IxFI`).
 pub const FLAT_ANY: &[u8; 4] = b"IxFl";
+/// Fourcc of `IndexIDMap`: a top-level wrapper holding one 64-bit id per row.
 pub const ID_MAP: &[u8; 4] = b"IxMp";
+/// Fourcc of `IndexIDMap2`: the same bytes as `IxMp`, written only when the file read was one.
 pub const ID_MAP2: &[u8; 4] = b"IxM2";
+/// Fourcc of `IndexIVFFlat`, the IVF record vecindex reads and writes.
 pub const IVF_FLAT: &[u8; 4] = b"IwFl";
+/// Fourcc of `IndexHNSWFlat` (an HNSW graph over flat storage), the only HNSW record read.
 pub const HNSW_FLAT: &[u8; 4] = b"IHNf";
+/// Fourcc of the legacy `IndexIVFFlat` with `f32` list vectors: read only, saved as `IwFl`.
 pub const IVF_FLAT_LEGACY: &[u8; 4] = b"IvFl";
+/// Fourcc of the legacy `IndexIVFFlat` with list vectors stored as bytes: read only, saved as
+/// `IwFl`.
 pub const IVF_FLAT_LEGACY_U8: &[u8; 4] = b"IvFL";
 const INVLISTS_ARRAY: &[u8; 4] = b"ilar";
 const INVLISTS_NONE: &[u8; 4] = b"il00";
@@ -29,9 +39,14 @@ const MAX_D: i32 = 1 << 20;
 /// The header after every index fourcc.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Header {
+    /// Vector dimension, at most 2^20.
     pub d: usize,
+    /// Number of vectors the index counts (an IVF may store fewer).
     pub ntotal: usize,
+    /// The trained flag; an IVF counts as trained only if its quantizer also holds all `nlist`
+    /// centroids.
     pub is_trained: bool,
+    /// L2 or inner product; files with other faiss metrics are refused.
     pub metric: Metric,
 }
 
@@ -60,6 +75,8 @@ fn metric_name(code: i32) -> Option<&'static str> {
     })
 }
 
+/// Reads the header that follows a fourcc; a bad dimension, count or bool is a `Format` error, a
+/// metric other than L2/IP `Unsupported`.
 pub fn read_header(r: &mut ByteReader<'_>) -> Result<Header> {
     let d = r.i32("header d")?;
     if !(0..=MAX_D).contains(&d) {
@@ -97,6 +114,7 @@ pub fn read_header(r: &mut ByteReader<'_>) -> Result<Header> {
     })
 }
 
+/// Writes `fourcc` and the header `h` (the two unused fields as faiss writes them, 2^20).
 pub fn write_header(w: &mut ByteWriter, fourcc: &[u8; 4], h: &Header) {
     w.bytes(fourcc);
     w.i32(h.d as i32);
@@ -109,8 +127,11 @@ pub fn write_header(w: &mut ByteWriter, fourcc: &[u8; 4], h: &Header) {
 
 /// What a faiss file held: the index, its id map (IxMp/IxM2) and the record names read.
 pub struct ReadIndex {
+    /// The index record (the wrapped one when there is an id map).
     pub index: FaissIndex,
+    /// The id of each row from an `IxMp` / `IxM2` wrapper; `None` when the file has none.
     pub id_map: Option<Vec<i64>>,
+    /// The record fourccs for display, e.g. `"faiss IxMp(IHNf)"`.
     pub format: String,
     /// True when the id map was an `IxM2` (IndexIDMap2) record: same bytes, kept on save.
     pub idmap2: bool,
@@ -231,6 +252,7 @@ pub fn read_flat_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<FlatIn
     Ok(FlatIndex::from_parts(data, h.d, h.metric))
 }
 
+/// Writes `f` as an `IxF2` (L2) or `IxFI` (inner product) record.
 pub fn write_flat(w: &mut ByteWriter, f: &FlatIndex) {
     let h = Header {
         d: f.dim(),

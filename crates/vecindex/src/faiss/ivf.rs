@@ -13,8 +13,12 @@ use rayon::prelude::*;
 /// faiss's direct map, kept only so files round-trip byte for byte (vecindex does not use it).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectMap {
+    /// The map type: 0 none, 1 array, 2 hashtable (larger values are refused on read).
     pub kind: u8,
+    /// The array entries as read, written back unchanged; empty for type 0 and for vecindex's own
+    /// builds.
     pub array: Vec<i64>,
+    /// The (key, value) pairs of a type-2 map as read, written back unchanged; empty otherwise.
     pub hashtable: Vec<(i64, i64)>,
 }
 
@@ -110,30 +114,38 @@ impl IvfIndex {
         Ok(())
     }
 
+    /// Values per vector.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// Vectors added, as the header counts them (can exceed those in the lists: unassignable ones
+    /// are dropped).
     pub fn len(&self) -> usize {
         self.ntotal
     }
 
+    /// True when no vectors have been added.
     pub fn is_empty(&self) -> bool {
         self.ntotal == 0
     }
 
+    /// L2 (squared distance, smaller first) or inner product (larger first).
     pub fn metric(&self) -> Metric {
         self.metric
     }
 
+    /// Number of inverted lists (one per k-means centroid).
     pub fn nlist(&self) -> usize {
         self.nlist
     }
 
+    /// Lists scanned per query (clamped to `1..=nlist` when searching).
     pub fn nprobe(&self) -> usize {
         self.nprobe
     }
 
+    /// Sets the lists scanned per query, without retraining; clamped to `1..=nlist` when searching.
     pub fn set_nprobe(&mut self, nprobe: usize) {
         self.nprobe = nprobe;
     }

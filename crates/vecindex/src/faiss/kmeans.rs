@@ -15,9 +15,13 @@ use rayon::prelude::*;
 /// Clustering settings (faiss's IVF defaults).
 #[derive(Debug, Clone, Copy)]
 pub struct KMeansParams {
+    /// Assign-and-update rounds; fewer when the objective stops changing.
     pub niter: usize,
+    /// Seed of the subsampling permutation; `seed + 1` picks the initial centroids.
     pub seed: i64,
+    /// Training points used per centroid; a larger set is subsampled to `k` times this.
     pub max_points_per_centroid: usize,
+    /// Renormalise the centroids to unit length after each update (for inner product).
     pub spherical: bool,
 }
 

@@ -104,12 +104,17 @@ pub(crate) const PARAMS: &[Param] = &[
 /// FAISS index kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexType {
+    /// Exact search over every stored vector (`IndexFlat`).
     Flat,
+    /// A hierarchical navigable small-world graph over the stored vectors (`IndexHNSWFlat`).
     Hnsw,
+    /// Inverted lists around k-means centroids, `nprobe` of them scanned per query
+    /// (`IndexIVFFlat`).
     Ivf,
 }
 
 impl IndexType {
+    /// The name `index_type` takes and `IndexInfo` reports: "Flat", "HNSW" or "IVF".
     pub fn name(self) -> &'static str {
         match self {
             IndexType::Flat => "Flat",
@@ -154,12 +159,16 @@ pub use crate::config::default_nprobe;
 /// An index held by the faiss backend.
 #[derive(Debug, Clone)]
 pub enum FaissIndex {
+    /// An exact index.
     Flat(FlatIndex),
+    /// An IVF-Flat index.
     Ivf(IvfIndex),
+    /// An HNSW index over flat storage.
     Hnsw(HnswIndex),
 }
 
 impl FaissIndex {
+    /// Values per vector.
     pub fn dim(&self) -> usize {
         match self {
             FaissIndex::Flat(f) => f.dim(),
@@ -168,6 +177,7 @@ impl FaissIndex {
         }
     }
 
+    /// Number of vectors the index holds (for IVF, as its header counts them).
     pub fn len(&self) -> usize {
         match self {
             FaissIndex::Flat(f) => f.len(),
@@ -176,10 +186,12 @@ impl FaissIndex {
         }
     }
 
+    /// True when the index holds no vectors.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// L2 (squared distance, smaller first) or inner product (larger first).
     pub fn metric(&self) -> Metric {
         match self {
             FaissIndex::Flat(f) => f.metric(),
@@ -188,6 +200,7 @@ impl FaissIndex {
         }
     }
 
+    /// Which of the three kinds this is.
     pub fn index_type(&self) -> IndexType {
         match self {
             FaissIndex::Flat(_) => IndexType::Flat,

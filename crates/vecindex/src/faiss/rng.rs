@@ -9,6 +9,7 @@ pub struct Mt19937 {
 }
 
 impl Mt19937 {
+    /// Seeds the generator as `std::mt19937(seed)` does.
     pub fn new(seed: u32) -> Self {
         let mut mt = Box::new([0u32; 624]);
         mt[0] = seed;
@@ -33,6 +34,7 @@ impl Mt19937 {
         self.index = 0;
     }
 
+    /// The next 32-bit output, as `std::mt19937` returns it.
     pub fn next_u32(&mut self) -> u32 {
         if self.index >= 624 {
             self.twist();
@@ -57,6 +59,7 @@ impl std::fmt::Debug for FaissRng {
 }
 
 impl FaissRng {
+    /// Seeds with the low 32 bits of `seed`, as `faiss::RandomGenerator` does.
     pub fn new(seed: i64) -> Self {
         FaissRng(Mt19937::new(seed as u32))
     }

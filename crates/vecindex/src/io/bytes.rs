@@ -61,26 +61,37 @@ impl<'a> ByteReader<'a> {
         Ok(a)
     }
 
+    /// Reads one byte; a `Format` error naming `what` if the input ends first.
     pub fn u8(&mut self, what: &str) -> Result<u8> {
         Ok(self.array::<1>(what)?[0])
     }
 
+    /// Reads a little-endian `i32` (4 bytes); a `Format` error naming `what` if the input ends
+    /// first.
     pub fn i32(&mut self, what: &str) -> Result<i32> {
         Ok(i32::from_le_bytes(self.array(what)?))
     }
 
+    /// Reads a little-endian `u32` (4 bytes); a `Format` error naming `what` if the input ends
+    /// first.
     pub fn u32(&mut self, what: &str) -> Result<u32> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
+    /// Reads a little-endian `i64` (8 bytes); a `Format` error naming `what` if the input ends
+    /// first.
     pub fn i64(&mut self, what: &str) -> Result<i64> {
         Ok(i64::from_le_bytes(self.array(what)?))
     }
 
+    /// Reads a little-endian `u64` (8 bytes); a `Format` error naming `what` if the input ends
+    /// first.
     pub fn u64(&mut self, what: &str) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
+    /// Reads a little-endian `f32` (4 bytes); a `Format` error naming `what` if the input ends
+    /// first.
     pub fn f32(&mut self, what: &str) -> Result<f32> {
         Ok(f32::from_le_bytes(self.array(what)?))
     }
@@ -114,6 +125,8 @@ impl<'a> ByteReader<'a> {
         self.take(bytes, what)
     }
 
+    /// Reads `count` little-endian `f32`s (4 bytes each), checked against the bytes left before
+    /// allocating.
     pub fn f32_vec(&mut self, count: u64, what: &str) -> Result<Vec<f32>> {
         Ok(self
             .elems(count, 4, what)?
@@ -122,6 +135,8 @@ impl<'a> ByteReader<'a> {
             .collect())
     }
 
+    /// Reads `count` little-endian `i64`s (8 bytes each), checked against the bytes left before
+    /// allocating.
     pub fn i64_vec(&mut self, count: u64, what: &str) -> Result<Vec<i64>> {
         Ok(self
             .elems(count, 8, what)?
@@ -130,6 +145,8 @@ impl<'a> ByteReader<'a> {
             .collect())
     }
 
+    /// Reads `count` little-endian `u64`s (8 bytes each), checked against the bytes left before
+    /// allocating.
     pub fn u64_vec(&mut self, count: u64, what: &str) -> Result<Vec<u64>> {
         Ok(self
             .elems(count, 8, what)?
@@ -138,6 +155,8 @@ impl<'a> ByteReader<'a> {
             .collect())
     }
 
+    /// Reads `count` little-endian `i32`s (4 bytes each), checked against the bytes left before
+    /// allocating.
     pub fn i32_vec(&mut self, count: u64, what: &str) -> Result<Vec<i32>> {
         Ok(self
             .elems(count, 4, what)?
@@ -146,6 +165,8 @@ impl<'a> ByteReader<'a> {
             .collect())
     }
 
+    /// Reads `count` little-endian `f64`s (8 bytes each), checked against the bytes left before
+    /// allocating.
     pub fn f64_vec(&mut self, count: u64, what: &str) -> Result<Vec<f64>> {
         Ok(self
             .elems(count, 8, what)?
@@ -158,37 +179,47 @@ impl<'a> ByteReader<'a> {
 /// Appends little-endian values to a byte buffer (the writing half of the formats).
 #[derive(Default)]
 pub struct ByteWriter {
+    /// The bytes written so far.
     pub buf: Vec<u8>,
 }
 
 impl ByteWriter {
+    /// Appends one byte.
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }
+    /// Appends `v` as 4 little-endian bytes.
     pub fn i32(&mut self, v: i32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
+    /// Appends `v` as 4 little-endian bytes.
     pub fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
+    /// Appends `v` as 8 little-endian bytes.
     pub fn i64(&mut self, v: i64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
+    /// Appends `v` as 8 little-endian bytes.
     pub fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
+    /// Appends `v` as 4 little-endian bytes.
     pub fn f32(&mut self, v: f32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
+    /// Appends `b` as is.
     pub fn bytes(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
     }
+    /// Appends each value as 4 little-endian bytes, with no length prefix.
     pub fn f32s(&mut self, v: &[f32]) {
         self.buf.reserve(v.len() * 4);
         for x in v {
             self.f32(*x);
         }
     }
+    /// Appends each value as 8 little-endian bytes, with no length prefix.
     pub fn i64s(&mut self, v: &[i64]) {
         self.buf.reserve(v.len() * 8);
         for x in v {

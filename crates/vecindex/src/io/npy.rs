@@ -10,14 +10,19 @@ use crate::vectors::Vectors;
 /// An array read from a `.npy`: its shape and values, widened to f64 or kept as i64.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NpyData {
+    /// Float values (f16, f32 or f64 in the file) as `f32`, row-major.
     Float(Vec<f32>),
+    /// Integer values (i32, i64, u32 or u64 in the file) as `i64`; a `u64` above `i64::MAX` is a
+    /// `Format` error.
     Int(Vec<i64>),
 }
 
 /// A parsed `.npy` array.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NpyArray {
+    /// The dimensions from the header, outermost first.
     pub shape: Vec<usize>,
+    /// The values in row-major order (Fortran-order files are transposed on read).
     pub data: NpyData,
 }
 

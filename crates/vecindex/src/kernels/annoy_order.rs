@@ -354,7 +354,9 @@ pub fn estimate_x2<const OP: u8>(p: &[f32], q: &[f32], y: &[f32]) -> [f32; 2] {
 
 /// Reduction kinds for [`estimate_x2`].
 pub const EST_DOT: u8 = DOT;
+/// [`estimate_x2`] kind for the squared Euclidean distances `[|p − y|², |q − y|²]`.
 pub const EST_L2: u8 = L2;
+/// [`estimate_x2`] kind for the Manhattan distances `[|p − y|₁, |q − y|₁]`.
 pub const EST_L1: u8 = L1;
 
 /// annoy's two-means step `c = (c·count + y·scale) · step` (exact); returns `dot(c, c)` summed

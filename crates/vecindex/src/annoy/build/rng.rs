@@ -14,6 +14,8 @@ pub struct Kiss64 {
 pub const DEFAULT_SEED: u64 = 1_234_567_890_987_654_321;
 
 impl Kiss64 {
+    /// A generator in annoy's initial state with `seed` as its first word: equal seeds give annoy's
+    /// stream.
     pub fn new(seed: u64) -> Self {
         Kiss64 {
             x: seed,
@@ -23,6 +25,7 @@ impl Kiss64 {
         }
     }
 
+    /// The next 64-bit output, as annoy's `kiss()`.
     pub fn next_u64(&mut self) -> u64 {
         self.z = 6_906_969_069u64
             .wrapping_mul(self.z)
@@ -37,10 +40,12 @@ impl Kiss64 {
         self.x.wrapping_add(self.y).wrapping_add(self.z)
     }
 
+    /// A value in `0..n` drawn as annoy does (`kiss() % n`); panics if `n` is 0.
     pub fn index(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
     }
 
+    /// A coin flip: the lowest bit of the next output.
     pub fn flip(&mut self) -> bool {
         self.next_u64() & 1 == 1
     }

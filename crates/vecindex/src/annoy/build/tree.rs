@@ -11,13 +11,18 @@ use rayon::prelude::*;
 /// Items as the build sees them: vectors (or packed bits), squared norms (angular and dot), dot
 /// factors.
 pub struct Items<'a> {
+    /// Node layout of the forest being built (metric, dimension, leaf capacity K).
     pub layout: NodeLayout,
+    /// Number of items; their ids are `0..n_items`.
     pub n_items: usize,
     /// Row-major float vectors (float metrics).
     pub v: &'a [f32],
     /// Packed bits (hamming), `layout.words` per item.
     pub bits: &'a [u64],
+    /// Squared norm of each item for angular and dot; empty for the other metrics.
     pub norms: &'a [f32],
+    /// Dot metric: each item's extra component sqrt(M² − |v|²), M the largest norm; zeros
+    /// otherwise.
     pub dot_factors: &'a [f32],
     /// Half-precision copies of the float rows, for the first margin pass (see [`HalfRows`]).
     pub half: Option<&'a HalfRows>,
@@ -41,23 +46,38 @@ impl Items<'_> {
 /// A child reference while building: an item, or a node of the same tree (local index).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Ref {
+    /// A single item, by its id (used in place of a one-item leaf).
     Item(i32),
+    /// A node of the same tree, by its index in the tree's node buffer.
     Local(usize),
 }
 
 /// A node of one tree under construction.
 #[derive(Debug, Clone)]
 pub enum BuildNode {
+    /// A leaf list of at most K item ids (K from the layout).
     Leaf {
+        /// Items below this node (for a root, all items of the forest).
         n_descendants: i32,
+        /// The ids of the items in the list.
         ids: Vec<i32>,
     },
+    /// An inner node that splits its items by a hyperplane (hamming: by one bit).
     Split {
+        /// Items below this node (for a root, all items of the forest).
         n_descendants: i32,
+        /// The subtrees for negative (`[0]`) and positive (`[1]`) margins, a zero margin going
+        /// either way; hamming: bit clear, bit set.
         children: [Ref; 2],
+        /// Normal of the splitting hyperplane, normalised (for dot together with `dot_factor`);
+        /// unused for hamming.
         plane: Vec<f32>,
+        /// Euclidean and Manhattan: the plane's offset, added to the dot product in the margin; 0
+        /// otherwise.
         a: f32,
+        /// Dot: the normal's extra component, whose square is added to the margin; 0 otherwise.
         dot_factor: f32,
+        /// Hamming: the position of the bit the node tests; 0 for float metrics.
         bit: u64,
     },
 }

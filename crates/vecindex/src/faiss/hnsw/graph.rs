@@ -4,6 +4,8 @@
 /// The HNSW graph, in faiss's layout.
 #[derive(Debug, Clone)]
 pub struct HnswGraph {
+    /// Probability of each level being a new node's top level (index = level), from faiss's level
+    /// table.
     pub assign_probas: Vec<f64>,
     /// Cumulative neighbour slots per level; `cum[0] = 0`.
     pub cum: Vec<i32>,
@@ -13,9 +15,13 @@ pub struct HnswGraph {
     pub offsets: Vec<u64>,
     /// Neighbour ids, -1 for empty slots (valid ids first in each level's range).
     pub neighbors: Vec<i32>,
+    /// The node searches start from (one on the top level); -1 while the graph is empty.
     pub entry_point: i32,
+    /// The highest level any node reaches (0-based); -1 while the graph is empty.
     pub max_level: i32,
+    /// Build breadth: candidates kept while finding a new node's neighbours.
     pub ef_construction: usize,
+    /// Search breadth: candidates kept per query (`k` is used when larger); saved with the graph.
     pub ef_search: usize,
 }
 
@@ -58,6 +64,7 @@ impl HnswGraph {
         }
     }
 
+    /// Number of nodes, one per stored vector.
     pub fn ntotal(&self) -> usize {
         self.levels.len()
     }

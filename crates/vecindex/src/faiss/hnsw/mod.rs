@@ -22,7 +22,9 @@ use crate::Result;
 /// An `IndexHNSWFlat`: the graph plus the flat storage of the vectors.
 #[derive(Debug, Clone)]
 pub struct HnswIndex {
+    /// The neighbour graph, in faiss's layout.
     pub graph: HnswGraph,
+    /// The vectors (node `i` is row `i`) and their metric.
     pub storage: FlatIndex,
     /// The level generator (seed 12345; not saved, so it restarts after a load, as in faiss).
     level_rng: FaissRng,
@@ -75,26 +77,33 @@ impl HnswIndex {
         self.level_rng = rng;
     }
 
+    /// Values per stored vector.
     pub fn dim(&self) -> usize {
         self.storage.dim()
     }
 
+    /// Number of stored vectors (graph nodes).
     pub fn len(&self) -> usize {
         self.storage.len()
     }
 
+    /// True when no vectors are stored.
     pub fn is_empty(&self) -> bool {
         self.storage.is_empty()
     }
 
+    /// L2 (squared distance, smaller first) or inner product (larger first).
     pub fn metric(&self) -> Metric {
         self.storage.metric()
     }
 
+    /// Search breadth: candidates kept per query (`k` is used when larger).
     pub fn ef_search(&self) -> usize {
         self.graph.ef_search
     }
 
+    /// Sets the search breadth for later queries without rebuilding; 0 makes searches fail with
+    /// `InvalidArgument`.
     pub fn set_ef_search(&mut self, ef: usize) {
         self.graph.ef_search = ef;
     }

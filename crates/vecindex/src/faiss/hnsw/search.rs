@@ -11,7 +11,9 @@ use rayon::prelude::*;
 
 /// The vectors an HNSW graph links, with the metric's key function.
 pub struct Points<'a> {
+    /// The vectors, row-major, `dim` values each; row `i` is node `i`.
     pub data: &'a [f32],
+    /// Values per vector.
     pub dim: usize,
     /// `L2` or `InnerProduct`: the kernel and the key (see [`Metric::to_key`]).
     pub metric: Metric,
@@ -21,6 +23,7 @@ pub struct Points<'a> {
 }
 
 impl<'a> Points<'a> {
+    /// Wraps `data` and looks up the distance kernels for `metric` (L2 or inner product) once.
     pub fn new(data: &'a [f32], dim: usize, metric: Metric) -> Self {
         let k = kernels::kernels();
         let l2 = metric == Metric::L2;
@@ -98,6 +101,7 @@ pub struct Visited {
 }
 
 impl Visited {
+    /// An empty set for node ids below `n` (it grows when reset for a larger graph).
     pub fn new(n: usize) -> Self {
         Visited {
             marks: vec![0; n],
@@ -288,6 +292,7 @@ pub struct SearchScratch {
 }
 
 impl SearchScratch {
+    /// Scratch for searching a graph of `n` nodes.
     pub fn new(n: usize) -> Self {
         SearchScratch {
             vis: Visited::new(n),
