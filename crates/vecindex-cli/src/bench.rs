@@ -18,7 +18,7 @@ use vecindex::{builder_factory, Config, Metric, Neighbors, Vectors};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Grid file (.toml or .json) with a [dataset] table and [[run]] entries.
+    /// Grid file (.toml or .json) with a `[dataset]` table and `[[run]]` entries.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Base vectors (instead of / overriding the config's dataset).

@@ -27,6 +27,8 @@ pub struct MilvusBuilder {
 }
 
 impl MilvusBuilder {
+    /// A builder from `key=value` parameters (see the module's table), checked before any
+    /// connection is made.
     pub fn from_config(config: &Config) -> Result<Self> {
         let params = Resolved::new("milvus", PARAMS, config)?;
         // Without an explicit index_type the check waits for the build (FLAT) or for the handle
