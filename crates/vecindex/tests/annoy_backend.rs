@@ -169,7 +169,7 @@ fn annoy_reads_our_files_and_we_read_annoys() {
 }
 
 /// Where PyPI annoy was compiled for AVX2+FMA (pip builds it with -march=native; x86-64 without
-/// AVX-512), our build reproduces its float arithmetic (`kernels::annoy_order`), so one thread
+/// AVX-512), our build reproduces its float arithmetic (`annoy::arith`), so one thread
 /// and the same seed give annoy's forest byte for byte — on data big enough (20k clustered
 /// items, d = 64) that any one-ulp difference in a split would have changed the trees. Other
 /// builds of annoy round differently; there only the file size is compared, loosely.

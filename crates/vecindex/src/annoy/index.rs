@@ -4,7 +4,7 @@ use super::build::{build_trees, HalfRows, Items, DEFAULT_SEED};
 use super::forest::AnnoyForest;
 use super::layout::{AnnoyMetric, NodeLayout};
 use super::{search, writer};
-use crate::kernels::annoy_order;
+use crate::annoy::arith;
 use crate::vectors::VectorsView;
 use crate::Result;
 
@@ -50,13 +50,13 @@ pub fn build(
         use rayon::prelude::*;
         x.as_slice()
             .par_chunks(f.max(1))
-            .map(|r| annoy_order::dot(r, r))
+            .map(|r| arith::dot(r, r))
             .collect()
     } else {
         Vec::new()
     };
     let dot_factors = if metric == AnnoyMetric::Dot {
-        annoy_order::dot_factors(&norms)
+        arith::dot_factors(&norms)
     } else {
         vec![0.0; n]
     };

@@ -6,6 +6,7 @@
 //! validated before use) and answers queries with annoy's own search: a best-first priority queue
 //! over all trees until `search_k` candidates, de-duplication and exact re-ranking.
 
+pub mod arith;
 pub mod backend;
 pub mod build;
 pub mod forest;

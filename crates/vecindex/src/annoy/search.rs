@@ -5,7 +5,7 @@ use super::forest::AnnoyForest;
 use super::layout::{pack_bits, AnnoyMetric};
 use crate::kernels;
 // annoy's one angular distance, for re-ranking as for splitting (its f64-promoted arithmetic).
-use crate::kernels::annoy_order::angular_distance;
+use super::arith::angular_distance;
 use std::collections::BinaryHeap;
 
 /// A heap entry packed in one integer: the priority's rank (order-preserving bits, larger =

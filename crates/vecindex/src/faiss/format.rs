@@ -1,5 +1,8 @@
 //! The faiss 1.15 file format (docs/file-formats.md): little-endian, packed, a fourcc
 //! per index record, the common header, and the records vecindex reads and writes.
+//!
+//! One file (over 500 lines) on purpose: the reader and the writer of each record sit side by
+//! side, so a field read is visibly the field written (docs/file-formats.md follows this order).
 
 use super::flat::FlatIndex;
 use super::hnsw::{HnswGraph, HnswIndex};

@@ -14,6 +14,9 @@
 //! | `nlists` (`nlist`) | ≥ 1 | 100 | IVF lists |
 //! | `nprobe` | ≥ 1 | max(8, ⌈nlists/6⌉) | IVF lists probed per query (see [`default_nprobe`]) |
 //! | `threads` (`n_jobs`) | -1, 0 or ≥ 1 | all cores | HNSW build threads (the graph does not depend on it) |
+//!
+//! Over 500 lines: the parameter table, the builder and the indexer of one backend; the index
+//! types themselves live in flat.rs, hnsw/ and ivf.rs.
 
 pub mod flat;
 pub mod format;

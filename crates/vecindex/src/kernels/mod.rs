@@ -11,7 +11,6 @@ mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub mod annoy_order;
 pub mod gemm;
 pub mod topk;
 

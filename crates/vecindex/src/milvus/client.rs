@@ -4,6 +4,9 @@
 //! a plain channel, so the facade never calls `block_on` and never drops a runtime in place:
 //! it can be used (and dropped) from ordinary threads and from inside another async runtime
 //! alike — there it blocks the calling thread for the duration of the call, like any blocking I/O.
+//!
+//! One file (over 500 lines) on purpose: every RPC the backend makes goes through `run` and the
+//! same timeout and error rules, which are easier to check when they sit together.
 
 use crate::error::{Error, Result};
 use milvus::v2::prelude::*;

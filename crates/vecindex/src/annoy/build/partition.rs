@@ -5,9 +5,9 @@
 use super::rng::Kiss64;
 use super::split::{margin, margin_offset, Split};
 use super::tree::Items;
+use crate::annoy::arith;
 use crate::annoy::layout::AnnoyMetric;
 use crate::kernels;
-use crate::kernels::annoy_order;
 use rayon::prelude::*;
 
 /// binary16 copies of the float rows and each row's L2 norm.
@@ -181,14 +181,14 @@ pub(super) fn partition(
                         // The f32 margin as the plain pass computes it (the same kernel, so
                         // the same bits); the row is loaded once, the copies hit the cache.
                         let row = items.row(j as usize);
-                        let e = annoy_order::dot(&s.v, row);
+                        let e = arith::dot(&s.v, row);
                         side_of(metric, offset + e, rng)
                     };
                     sides.put(j, side);
                 }
             }
             _ => {
-                let e = annoy_order::dot_x4(&s.v, g.map(|j| items.row(j as usize)));
+                let e = arith::dot_x4(&s.v, g.map(|j| items.row(j as usize)));
                 for lane in 0..4 {
                     sides.put(g[lane], side_of(metric, offset + e[lane], rng));
                 }

@@ -7,8 +7,8 @@ use super::tree::Items;
 use crate::annoy::layout::AnnoyMetric;
 use crate::kernels;
 // Splits use annoy's own float arithmetic, so that every comparison comes out as in annoy and
-// the trees are annoy's (see `kernels::annoy_order`).
-use crate::kernels::annoy_order;
+// the trees are annoy's (see `annoy::arith`).
+use crate::annoy::arith;
 
 /// A split under construction.
 #[derive(Clone)]
@@ -21,17 +21,9 @@ pub(super) struct Split {
 
 /// annoy's angular two-means distance from a known dot(p, y); a zero cached norm is recomputed.
 fn angular_dist_from(py: f32, pn: f32, p: &[f32], yn: f32, y: &[f32]) -> f32 {
-    let pp = if pn != 0.0 {
-        pn
-    } else {
-        annoy_order::dot(p, p)
-    };
-    let qq = if yn != 0.0 {
-        yn
-    } else {
-        annoy_order::dot(y, y)
-    };
-    annoy_order::angular_distance(py, pp, qq)
+    let pp = if pn != 0.0 { pn } else { arith::dot(p, p) };
+    let qq = if yn != 0.0 { yn } else { arith::dot(y, y) };
+    arith::angular_distance(py, pp, qq)
 }
 
 /// 2⁻²⁴, the unit roundoff of f32.
@@ -42,15 +34,15 @@ const F32_UNIT: f32 = f32::EPSILON / 2.0;
 fn two_means_distances(metric: AnnoyMetric, p: &[f32], q: &[f32], y: &[f32], yy: f32) -> [f32; 2] {
     match metric {
         AnnoyMetric::Angular => {
-            let [a, b] = annoy_order::dot_x2(p, q, y);
+            let [a, b] = arith::dot_x2(p, q, y);
             [
                 angular_dist_from(a, 0.0, p, yy, y),
                 angular_dist_from(b, 0.0, q, yy, y),
             ]
         }
-        AnnoyMetric::Dot => annoy_order::dot_x2(p, q, y).map(|x| -x),
-        AnnoyMetric::Euclidean => annoy_order::l2sq_x2(p, q, y),
-        AnnoyMetric::Manhattan => annoy_order::l1_x2(p, q, y),
+        AnnoyMetric::Dot => arith::dot_x2(p, q, y).map(|x| -x),
+        AnnoyMetric::Euclidean => arith::l2sq_x2(p, q, y),
+        AnnoyMetric::Manhattan => arith::l1_x2(p, q, y),
         AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
     }
 }
@@ -74,7 +66,7 @@ fn two_means_estimates(
     yy: f32,
     gamma: f32,
 ) -> Option<([f32; 2], [f32; 2])> {
-    use annoy_order::{estimate_x2, EST_DOT, EST_L1, EST_L2};
+    use arith::{estimate_x2, EST_DOT, EST_L1, EST_L2};
     match metric {
         AnnoyMetric::Angular => {
             let pq = estimate_x2::<EST_DOT>(p, q, y);
@@ -156,17 +148,17 @@ pub(super) fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64)
     let (mut pdf, mut qdf) = (items.dot_factors[ii], items.dot_factors[jj]);
     if metric == AnnoyMetric::Dot {
         // Normalised jointly over (v, dot_factor).
-        annoy_order::normalize_with_factor(&mut p, &mut pdf);
-        annoy_order::normalize_with_factor(&mut q, &mut qdf);
+        arith::normalize_with_factor(&mut p, &mut pdf);
+        arith::normalize_with_factor(&mut q, &mut qdf);
     } else if cosine {
-        annoy_order::normalize(&mut p);
-        annoy_order::normalize(&mut q);
+        arith::normalize(&mut p);
+        arith::normalize(&mut q);
     }
     let f = p.len();
     // Both centroids in one buffer, their squared norms and counts in arrays: which
     // one a sample moves is data-dependent and unpredictable, so it is chosen by index rather
     // than by a branch.
-    let mut cn = [annoy_order::dot(&p, &p), annoy_order::dot(&q, &q)];
+    let mut cn = [arith::dot(&p, &p), arith::dot(&q, &q)];
     let gamma = (f as f32 + 16.0) * F32_UNIT;
     let mut c = [p, q].concat();
     let mut cnt = [1i32; 2];
@@ -216,13 +208,13 @@ pub(super) fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64)
             let [ep, eq] = two_means_distances(metric, p, q, y, yy);
             (weights[0] * ep, weights[1] * eq)
         });
-        let inv_nrm = if cosine { annoy_order::rsqrt(yy) } else { 1.0 };
+        let inv_nrm = if cosine { arith::rsqrt(yy) } else { 1.0 };
         // annoy: the strictly closer centroid moves (neither on a tie or NaN).
         if di < dj || dj < di {
             let s = (dj < di) as usize;
             let centroid = &mut c[s * f..(s + 1) * f];
             // The new squared norm (for the estimates) comes from the same pass.
-            cn[s] = annoy_order::mean_step(centroid, y, weights[s], inv_nrm, steps[s]);
+            cn[s] = arith::mean_step(centroid, y, weights[s], inv_nrm, steps[s]);
             cnt[s] += 1;
         }
     }
@@ -233,15 +225,15 @@ pub(super) fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64)
     match metric {
         AnnoyMetric::Dot => {
             df = pdf - qdf;
-            annoy_order::normalize_with_factor(&mut n, &mut df);
+            arith::normalize_with_factor(&mut n, &mut df);
         }
         AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => {
-            annoy_order::normalize(&mut n);
+            arith::normalize(&mut n);
             for z in 0..n.len() {
                 a += -n[z] * (p[z] + q[z]) / 2.0;
             }
         }
-        _ => annoy_order::normalize(&mut n),
+        _ => arith::normalize(&mut n),
     }
     Split {
         v: n,
@@ -253,11 +245,9 @@ pub(super) fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64)
 
 pub(super) fn margin(items: &Items<'_>, s: &Split, y: usize) -> f32 {
     match items.layout.metric {
-        AnnoyMetric::Angular => annoy_order::dot(&s.v, items.row(y)),
-        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => {
-            s.a + annoy_order::dot(&s.v, items.row(y))
-        }
-        AnnoyMetric::Dot => annoy_order::dot(&s.v, items.row(y)) + s.df * s.df,
+        AnnoyMetric::Angular => arith::dot(&s.v, items.row(y)),
+        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => s.a + arith::dot(&s.v, items.row(y)),
+        AnnoyMetric::Dot => arith::dot(&s.v, items.row(y)) + s.df * s.df,
         AnnoyMetric::Hamming => {
             let pos = s.bit as usize;
             ((items.bits_of(y)[pos / 64] >> (63 - pos % 64)) & 1) as f32
@@ -288,8 +278,8 @@ mod tests {
         for d in [37usize, 64] {
             for (name, v) in awkward_sets(d) {
                 let n = v.len() / d;
-                let sq: Vec<f32> = v.chunks(d).map(|r| annoy_order::dot(r, r)).collect();
-                let dfs = annoy_order::dot_factors(&sq);
+                let sq: Vec<f32> = v.chunks(d).map(|r| arith::dot(r, r)).collect();
+                let dfs = arith::dot_factors(&sq);
                 for metric in FLOAT_METRICS {
                     let fast = float_items(metric, d, &v, &sq, &dfs);
                     let exact = Items {

@@ -16,6 +16,9 @@
 //!
 //! All of it is elementwise IEEE arithmetic, so the scalar code and its AVX2 instantiation
 //! give the same bits (the vectoriser may only widen it, never reorder it).
+//!
+//! One file (over 500 lines) on purpose: each function is one of annoy's float operation orders,
+//! their AVX2 and scalar bodies side by side, and the tests compare them with each other.
 
 /// The per-component term of each of annoy's reductions.
 const DOT: u8 = 0;
@@ -289,7 +292,7 @@ mod avx2 {
 /// code here too; both give the same bits).
 #[cfg(target_arch = "x86_64")]
 fn has_avx2() -> bool {
-    super::kernels().name != "scalar"
+    crate::kernels::kernels().name != "scalar"
 }
 
 #[inline]
