@@ -41,11 +41,15 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod eval;
+/// Internal: public for the tests and benchmarks only (no stability promise); use [`exact_knn`].
+#[doc(hidden)]
 pub mod exact;
 pub mod faiss;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod io;
+/// Internal: public for the examples and benchmarks only (no stability promise).
+#[doc(hidden)]
 pub mod kernels;
 pub mod metric;
 #[cfg(feature = "milvus")]

@@ -18,11 +18,20 @@
 //! Over 500 lines: the parameter table, the builder and the indexer of one backend; the index
 //! types themselves live in flat.rs, hnsw/ and ivf.rs.
 
+// The public face is the builder, the indexer and the index types' names; the modules are
+// public only for the tests, examples and benchmarks, hidden from the docs, with no stability
+// promise.
+#[doc(hidden)]
 pub mod flat;
+#[doc(hidden)]
 pub mod format;
+#[doc(hidden)]
 pub mod hnsw;
+#[doc(hidden)]
 pub mod ivf;
+#[doc(hidden)]
 pub mod kmeans;
+#[doc(hidden)]
 pub mod rng;
 
 use crate::api::{
