@@ -98,21 +98,6 @@ const N: usize = 400;
 const D: usize = 12;
 const K: usize = 10;
 
-fn milvus_uri() -> Option<String> {
-    if let Ok(u) = std::env::var("VECINDEX_MILVUS_URI") {
-        return Some(u);
-    }
-    let required = std::env::var_os("VECINDEX_NO_MILVUS").is_none()
-        && (std::env::var_os("CI").is_some()
-            || std::env::var_os("VECINDEX_REQUIRE_PEERS").is_some());
-    assert!(
-        !required,
-        "VECINDEX_MILVUS_URI is not set: run ./scripts/test.sh"
-    );
-    eprintln!("NOTICE: contract: Milvus cases skipped (VECINDEX_MILVUS_URI not set)");
-    None
-}
-
 fn config(case: &Case) -> Option<Config> {
     let mut c = case
         .params
@@ -122,7 +107,7 @@ fn config(case: &Case) -> Option<Config> {
         if !cfg!(feature = "milvus") {
             return None;
         }
-        c = c.set("uri", milvus_uri()?).set("connect_timeout", 20);
+        c = c.set("uri", common::milvus_uri()?).set("connect_timeout", 20);
     }
     if case.backend == "annoy" {
         c = c.set("d", D);

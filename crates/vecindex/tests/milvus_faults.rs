@@ -29,6 +29,16 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/milvus.sh")
 }
 
+/// SIGKILL to the server's process group (`milvus.sh kill`), back once every process is gone.
+fn kill_server(pid: &str) {
+    let st = Command::new("bash")
+        .arg(script())
+        .args(["kill", pid])
+        .status()
+        .unwrap();
+    assert!(st.success(), "milvus.sh kill {pid}");
+}
+
 /// A Milvus server on loopback, owned by this test: stopped by its own pid when dropped.
 struct Server {
     dir: PathBuf,
@@ -63,13 +73,7 @@ impl Server {
     }
 
     fn crash(&mut self) {
-        let pid = self.pid.take().expect("running");
-        let st = Command::new("bash")
-            .arg(script())
-            .args(["kill", &pid])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        kill_server(&self.pid.take().expect("running"));
     }
 }
 
@@ -135,12 +139,7 @@ fn build_through_a_crash(
         let kill = move || {
             std::thread::sleep(delay);
             *crashed.lock().unwrap() = Some(Instant::now());
-            let st = Command::new("bash")
-                .arg(script())
-                .args(["kill", &pid])
-                .status()
-                .unwrap();
-            assert!(st.success());
+            kill_server(&pid);
         };
         if delay.is_zero() {
             kill();
@@ -249,12 +248,7 @@ fn server_crashes_give_clear_errors_and_leave_nothing_behind() {
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(500));
         let at = Instant::now();
-        let st = Command::new("bash")
-            .arg(script())
-            .args(["kill", &pid])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        kill_server(&pid);
         at
     });
     let Err(e) = big.query(queries.view(), 100) else {

@@ -297,3 +297,25 @@ pub fn json_rows<T>(v: &serde_json::Value, conv: impl Fn(&serde_json::Value) -> 
         .flat_map(|r| r.as_array().unwrap().iter().map(&conv))
         .collect()
 }
+
+/// The Milvus server `./scripts/test.sh` started (`VECINDEX_MILVUS_URI`), or None with a notice
+/// outside it; under CI / VECINDEX_REQUIRE_PEERS its absence is a failure (unless --no-milvus).
+pub fn milvus_uri() -> Option<String> {
+    if let Ok(u) = std::env::var("VECINDEX_MILVUS_URI") {
+        return Some(u);
+    }
+    if std::env::var_os("VECINDEX_NO_MILVUS").is_some() {
+        eprintln!("NOTICE: skipping Milvus test: --no-milvus");
+        return None;
+    }
+    let required =
+        std::env::var_os("CI").is_some() || std::env::var_os("VECINDEX_REQUIRE_PEERS").is_some();
+    assert!(
+        !required,
+        "VECINDEX_MILVUS_URI is not set: run ./scripts/test.sh, which starts Milvus on loopback"
+    );
+    eprintln!(
+        "NOTICE: skipping Milvus test: VECINDEX_MILVUS_URI not set (./scripts/test.sh sets it)"
+    );
+    None
+}
