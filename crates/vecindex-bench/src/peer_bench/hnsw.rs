@@ -1,0 +1,158 @@
+//! HNSW: vecindex's HNSW index against faiss-cpu's IndexHNSWFlat and hnswlib: build time,
+//! recall@k, batch and single-query throughput over efConstruction and efSearch.
+
+use super::{best_of, load_avg, overlap, read_peer_ids, run_peer, Dataset, PeerBenchArgs, RunSpec};
+use anyhow::Result;
+use std::path::Path;
+use std::time::Instant;
+
+/// One library's HNSW figures: build seconds and per efSearch (batch seconds, single q/s, ids).
+struct HnswSide {
+    build_s: f64,
+    search: Vec<(usize, f64, f64, Vec<i64>)>,
+}
+
+fn ours_hnsw(
+    ds: &Dataset,
+    spec: &RunSpec,
+    m: usize,
+    efc: usize,
+    efs: &[usize],
+) -> Result<HnswSide> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(spec.threads)
+        .build()?;
+    pool.install(|| -> Result<HnswSide> {
+        let metric = if spec.metric == "L2" {
+            vecindex::Metric::L2
+        } else {
+            vecindex::Metric::InnerProduct
+        };
+        let t = Instant::now();
+        let mut h = vecindex::faiss::hnsw::HnswIndex::new(ds.base.dim(), metric, m, efc, 16);
+        h.add(ds.base.view(), &|_, _| {});
+        let build_s = t.elapsed().as_secs_f64();
+        let q = ds.queries.view();
+        let mut search = Vec::new();
+        for &ef in efs {
+            h.set_ef_search(ef);
+            h.search(q.slice_rows(0, q.rows().min(32)), spec.k)?;
+            let (best, r) = best_of(spec.repeat, || Ok(h.search(q, spec.k)?))?;
+            let ids = r.ids;
+            let ns = spec.single.min(q.rows());
+            let mut single: f64 = 0.0;
+            for _ in 0..spec.repeat {
+                let t = Instant::now();
+                for i in 0..ns {
+                    std::hint::black_box(h.search(q.slice_rows(i, i + 1), spec.k)?);
+                }
+                single = single.max(ns as f64 / t.elapsed().as_secs_f64());
+            }
+            search.push((ef, best, single, ids));
+        }
+        Ok(HnswSide { build_s, search })
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn peer_hnsw(
+    py: &Path,
+    dir: &Path,
+    lib: &str,
+    ds_i: usize,
+    spec: &RunSpec,
+    m: usize,
+    efc: usize,
+    efs: &[usize],
+) -> Result<HnswSide> {
+    let prefix = dir.join(format!("{lib}_hnsw_ids_"));
+    let list = efs
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let args: Vec<String> = vec![
+        "--lib".into(),
+        lib.into(),
+        "--metric".into(),
+        spec.metric.into(),
+        "-k".into(),
+        spec.k.to_string(),
+        "--m".into(),
+        m.to_string(),
+        "--efc".into(),
+        efc.to_string(),
+        "--efs".into(),
+        list,
+        "--repeat".into(),
+        spec.repeat.to_string(),
+        "--single".into(),
+        spec.single.to_string(),
+        "--out-prefix".into(),
+        prefix.to_string_lossy().to_string(),
+    ];
+    let v = run_peer(py, "hnsw_peer.py", dir, ds_i, spec.threads, &args)?;
+    let mut search = Vec::new();
+    for &ef in efs {
+        let ids = read_peer_ids(&dir.join(format!("{lib}_hnsw_ids_{ef}.npy")))?;
+        let e = &v["search"][ef.to_string()];
+        search.push((
+            ef,
+            e["batch_s"].as_f64().unwrap_or(f64::NAN),
+            e["single_qps"].as_f64().unwrap_or(f64::NAN),
+            ids,
+        ));
+    }
+    Ok(HnswSide {
+        build_s: v["build_s"].as_f64().unwrap_or(f64::NAN),
+        search,
+    })
+}
+
+pub(super) fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]) -> Result<()> {
+    println!(
+        "peer-bench hnsw: HNSW M={} top-{} ({} queries per batch, best of {}; single = {} one-query calls); recall@{} vs exact; load average {}",
+        a.m, a.k, a.nq, a.repeat, a.single, a.k, load_avg()
+    );
+    println!(
+        "{:<24} {:<3} {:>4} {:>2} {:>4} | {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>7} {:>5} {:>5} | {:>7} {:>7} {:>5}",
+        "data", "met", "efC", "t", "ef", "build s", "faiss", "hnswlib", "recall", "faiss", "hnswl", "q/s", "faiss", "hnswlib", "xF", "xH", "1q/s", "faiss", "xF"
+    );
+    for (i, ds) in sets.iter().enumerate() {
+        for metric in a.metrics.iter().map(String::as_str) {
+            let m = if metric == "L2" {
+                vecindex::Metric::L2
+            } else {
+                vecindex::Metric::InnerProduct
+            };
+            let exact = vecindex::exact_knn(ds.base.view(), ds.queries.view(), m, a.k)?;
+            for &efc in &a.ef_construction {
+                for &t in &a.threads_list {
+                    let spec = RunSpec {
+                        metric,
+                        k: a.k,
+                        threads: t,
+                        repeat: a.repeat,
+                        single: a.single,
+                    };
+                    let o = ours_hnsw(ds, &spec, a.m, efc, &a.ef_search)?;
+                    let f = peer_hnsw(py, dir, "faiss", i, &spec, a.m, efc, &a.ef_search)?;
+                    let h = peer_hnsw(py, dir, "hnswlib", i, &spec, a.m, efc, &a.ef_search)?;
+                    let nq = ds.queries.rows() as f64;
+                    for ((os, fs), hs) in o.search.iter().zip(&f.search).zip(&h.search) {
+                        println!(
+                            "{:<24} {:<3} {:>4} {:>2} {:>4} | {:>7.2} {:>7.2} {:>7.2} | {:>6.3} {:>6.3} {:>6.3} | {:>7.0} {:>7.0} {:>7.0} {:>5.2} {:>5.2} | {:>7.0} {:>7.0} {:>5.2}",
+                            ds.name, metric, efc, t, os.0,
+                            o.build_s, f.build_s, h.build_s,
+                            overlap(&os.3, &exact.ids, a.k, a.k), overlap(&fs.3, &exact.ids, a.k, a.k), overlap(&hs.3, &exact.ids, a.k, a.k),
+                            nq / os.1, nq / fs.1, nq / hs.1, fs.1 / os.1, hs.1 / os.1,
+                            os.2, fs.2, os.2 / fs.2
+                        );
+                    }
+                }
+            }
+        }
+    }
+    println!("xF / xH = vecindex batch throughput over faiss's / hnswlib's (> 1: vecindex faster); 1q/s = one query per call.");
+    Ok(())
+}
