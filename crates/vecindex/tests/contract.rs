@@ -107,7 +107,9 @@ fn config(case: &Case) -> Option<Config> {
         if !cfg!(feature = "milvus") {
             return None;
         }
-        c = c.set("uri", common::milvus_uri()?).set("connect_timeout", 20);
+        c = c
+            .set("uri", common::milvus_uri()?)
+            .set("connect_timeout", 20);
     }
     if case.backend == "annoy" {
         c = c.set("d", D);

@@ -43,7 +43,9 @@ fn metric_of(name: &str) -> Metric {
 
 #[test]
 fn flat_equals_exact_search_for_every_metric_and_sees_every_item_at_once() {
-    let Some(uri) = common::milvus_uri() else { return };
+    let Some(uri) = common::milvus_uri() else {
+        return;
+    };
     let (n, d, k) = (3000, 24, 10);
     let items = data(n, d, 1);
     let queries = data(40, d, 2);
@@ -76,7 +78,9 @@ fn flat_equals_exact_search_for_every_metric_and_sees_every_item_at_once() {
 
 #[test]
 fn hnsw_and_ivf_reach_recall_on_real_embeddings() {
-    let Some(uri) = common::milvus_uri() else { return };
+    let Some(uri) = common::milvus_uri() else {
+        return;
+    };
     // The committed sample (2,000 items): the server-side indexes against exact cosine truth,
     // computed in f64 on normalised copies.
     let set = common::real_sets().remove(0);
@@ -126,7 +130,9 @@ fn hnsw_and_ivf_reach_recall_on_real_embeddings() {
 
 #[test]
 fn hnsw_raises_ef_to_top_k_and_pads_when_k_exceeds_n() {
-    let Some(uri) = common::milvus_uri() else { return };
+    let Some(uri) = common::milvus_uri() else {
+        return;
+    };
     let (n, d) = (2000, 16);
     let items = data(n, d, 3);
     let queries = data(5, d, 4);
@@ -164,7 +170,9 @@ fn hnsw_raises_ef_to_top_k_and_pads_when_k_exceeds_n() {
 
 #[test]
 fn custom_ids_save_and_reopen_and_cleanup() {
-    let Some(uri) = common::milvus_uri() else { return };
+    let Some(uri) = common::milvus_uri() else {
+        return;
+    };
     let (n, d, k) = (1500, 12, 5);
     let items = data(n, d, 6);
     let queries = data(20, d, 7);
@@ -262,7 +270,9 @@ fn custom_ids_save_and_reopen_and_cleanup() {
 
 #[test]
 fn temporary_collections_never_outlive_their_indexer() {
-    let Some(uri) = common::milvus_uri() else { return };
+    let Some(uri) = common::milvus_uri() else {
+        return;
+    };
     let d = 16;
     let items = data(1200, d, 9);
     let idx = builder_factory("milvus", &cfg(&uri).set("name", "vecindex_tmp"))
@@ -439,7 +449,9 @@ impl Relay {
 
 #[test]
 fn server_gone_mid_run_gives_an_error_in_bounded_time() {
-    let Some(uri) = common::milvus_uri() else { return };
+    let Some(uri) = common::milvus_uri() else {
+        return;
+    };
     let relay = Relay::start(&uri);
     let name = format!("vecindex_test_cut_{}", std::process::id());
     let d = 8;
@@ -475,7 +487,9 @@ fn server_gone_mid_run_gives_an_error_in_bounded_time() {
 
 #[test]
 fn works_from_inside_another_async_runtime() {
-    let Some(uri) = common::milvus_uri() else { return };
+    let Some(uri) = common::milvus_uri() else {
+        return;
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
