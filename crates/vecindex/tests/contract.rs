@@ -123,15 +123,8 @@ fn truth(items: &Vectors, queries: &Vectors, metric: Metric) -> Vec<i64> {
         Metric::L2 | Metric::Euclidean => common::exact_f64(items, queries, true, K).0,
         Metric::InnerProduct | Metric::Dot => common::exact_f64(items, queries, false, K).0,
         Metric::Angular | Metric::Cosine => {
-            let unit = |v: &Vectors| {
-                let mut x = v.as_slice().to_vec();
-                for row in x.chunks_mut(D) {
-                    let n = row.iter().map(|a| a * a).sum::<f32>().sqrt();
-                    row.iter_mut().for_each(|a| *a /= n);
-                }
-                Vectors::new(x, D).unwrap()
-            };
-            common::exact_f64(&unit(items), &unit(queries), false, K).0
+            let (items, queries) = (common::unit_rows(items), common::unit_rows(queries));
+            common::exact_f64(&items, &queries, false, K).0
         }
         other => panic!("no truth for {other:?}"),
     }

@@ -85,16 +85,13 @@ fn hnsw_and_ivf_reach_recall_on_real_embeddings() {
     // computed in f64 on normalised copies.
     let set = common::real_sets().remove(0);
     let (base, queries) = (set.base, set.queries);
-    let unit = |v: &Vectors| {
-        let mut x = v.as_slice().to_vec();
-        for row in x.chunks_mut(v.dim()) {
-            let n = row.iter().map(|a| a * a).sum::<f32>().sqrt();
-            row.iter_mut().for_each(|a| *a /= n);
-        }
-        Vectors::new(x, v.dim()).unwrap()
-    };
     let k = 10;
-    let (gt_ids, _) = common::exact_f64(&unit(&base), &unit(&queries), false, k);
+    let (gt_ids, _) = common::exact_f64(
+        &common::unit_rows(&base),
+        &common::unit_rows(&queries),
+        false,
+        k,
+    );
     let recall = |r: &vecindex::Neighbors| {
         let mut hit = 0;
         for q in 0..r.n_queries {

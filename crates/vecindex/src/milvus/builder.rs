@@ -17,7 +17,6 @@ use crate::error::{Error, Result};
 use crate::vectors::VectorsView;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// `builder_factory("milvus", ...)`.
@@ -424,17 +423,7 @@ impl Drop for DropGuard<'_> {
 
 /// `prefix_<pid>_<time>_<counter>`: unique across processes and runs.
 fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    format!(
-        "{prefix}_{}_{:x}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}_{}", staging::unique_suffix())
 }
 
 #[cfg(test)]

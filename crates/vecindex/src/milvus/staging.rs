@@ -37,19 +37,24 @@ pub(crate) struct Staging {
     pub name: String,
 }
 
+/// `<pid>_<nanos, hex>_<counter>`: unique across processes and runs (the tail of generated and
+/// staging collection names).
+pub(super) fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!(
+        "{}_{nanos:x}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 impl Staging {
     pub fn new(prefix: &str) -> Staging {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let name = format!(
-            "{prefix}{MARKER}{}_{}_{nanos:x}_{}",
-            host_tag(),
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = format!("{prefix}{MARKER}{}_{}", host_tag(), unique_suffix());
         lock(in_flight()).insert(name.clone());
         Staging { name }
     }

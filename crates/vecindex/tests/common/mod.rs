@@ -184,6 +184,16 @@ pub fn full_real_data() -> Option<PathBuf> {
     }
 }
 
+/// Rows scaled to unit length (computed here, independent of the library), for cosine truth.
+pub fn unit_rows(v: &vecindex::Vectors) -> vecindex::Vectors {
+    let mut x = v.as_slice().to_vec();
+    for row in x.chunks_mut(v.dim()) {
+        let n = row.iter().map(|a| a * a).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|a| *a /= n);
+    }
+    vecindex::Vectors::new(x, v.dim()).unwrap()
+}
+
 /// Exact top-`k` by f64 brute force (independent of the library's kernels): L2 squared
 /// distances ascending, or inner products descending; ties by id.
 pub fn exact_f64(
