@@ -2,7 +2,7 @@
 //! BASE.npy QUERIES.npy [m] [efConstruction]`. The peer comparison is `peer-bench hnsw`.
 
 use std::time::Instant;
-use vecindex::faiss::hnsw::HnswIndex;
+use vecindex::internals::HnswIndex;
 use vecindex::{io, Metric};
 
 fn main() -> vecindex::Result<()> {

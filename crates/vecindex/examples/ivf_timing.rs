@@ -2,7 +2,7 @@
 //! -- [n] [d] [nlist] [nprobe]`. The peer comparison is `peer-bench ivf`.
 
 use std::time::Instant;
-use vecindex::faiss::ivf::IvfIndex;
+use vecindex::internals::IvfIndex;
 use vecindex::{synth, Metric};
 
 fn main() -> vecindex::Result<()> {

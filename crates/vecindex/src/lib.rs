@@ -41,16 +41,14 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod eval;
-/// Internal: public for the tests and benchmarks only (no stability promise); use [`exact_knn`].
-#[doc(hidden)]
-pub mod exact;
+pub(crate) mod exact;
 pub mod faiss;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod io;
-/// Internal: public for the examples and benchmarks only (no stability promise).
 #[doc(hidden)]
-pub mod kernels;
+pub mod internals;
+pub mod io;
+pub(crate) mod kernels;
 pub mod metric;
 #[cfg(feature = "milvus")]
 pub mod milvus;

@@ -349,9 +349,7 @@ fn annoy_recall_on_clustered_data_grows_with_trees_and_search_k() {
     let base = VectorsView::new(base, d).unwrap();
     let queries = VectorsView::new(queries, d).unwrap();
     for metric in ["angular", "dot", "euclidean"] {
-        let m = vecindex::annoy::AnnoyMetric::parse(metric)
-            .unwrap()
-            .metric();
+        let m = vecindex::annoy::parse_metric(metric).unwrap();
         let exact = vecindex::eval::exact_neighbors(base, queries, m, 10).unwrap();
         let mut by_trees = vec![];
         for trees in [5, 25] {
@@ -389,7 +387,8 @@ fn annoy_recall_on_clustered_data_grows_with_trees_and_search_k() {
 /// and every returned score is finite; an item whose score overflows to infinity ranks last.
 #[test]
 fn non_finite_scores_never_outrank_finite_ones() {
-    use vecindex::annoy::layout::{AnnoyMetric, NodeLayout};
+    use vecindex::annoy::parse_metric;
+    use vecindex::internals::NodeLayout;
     let (n, d) = (300, 8);
     let items = vecindex::synth::gaussian(n, d, 4);
     let dir = tempfile::tempdir().unwrap();
@@ -400,7 +399,7 @@ fn non_finite_scores_never_outrank_finite_ones() {
             .unwrap()
             .save(&path)
             .unwrap();
-        let layout = NodeLayout::new(AnnoyMetric::parse(metric).unwrap(), d);
+        let layout = NodeLayout::new(parse_metric(metric).unwrap(), d).unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
         let set = |bytes: &mut Vec<u8>, item: usize, v: f32| {
             let at = item * layout.size + layout.v;

@@ -4,7 +4,9 @@
 mod common;
 
 use serde_json::Value;
-use vecindex::annoy::{search, AnnoyForest, AnnoyMetric};
+use vecindex::annoy::parse_metric;
+use vecindex::internals::{annoy_nns, AnnoyForest};
+use vecindex::Metric;
 
 fn fixtures() -> Vec<Value> {
     let dir = common::fixtures().join("annoy");
@@ -24,7 +26,7 @@ fn open(f: &Value) -> AnnoyForest {
     let path = common::fixtures()
         .join("annoy")
         .join(f["index_file"].as_str().unwrap());
-    let metric = AnnoyMetric::parse(f["metric"].as_str().unwrap()).unwrap();
+    let metric = parse_metric(f["metric"].as_str().unwrap()).unwrap();
     AnnoyForest::open(&path, f["f"].as_u64().unwrap() as usize, metric).unwrap()
 }
 
@@ -65,7 +67,7 @@ fn queries_return_annoys_results() {
         let name = f["name"].as_str().unwrap();
         let forest = open(&f);
         let dim = f["f"].as_u64().unwrap() as usize;
-        let metric = AnnoyMetric::parse(f["metric"].as_str().unwrap()).unwrap();
+        let metric = parse_metric(f["metric"].as_str().unwrap()).unwrap();
         // The vectors added, in the order of `ids`.
         let added = common::read_f32(
             &common::fixtures()
@@ -101,7 +103,7 @@ fn queries_return_annoys_results() {
                 }
                 let sk = run["search_k"].as_i64().unwrap();
                 let search_k = if sk < 0 { None } else { Some(sk as usize) };
-                let got = search::nns(&forest, &vector, n as usize, search_k);
+                let got = annoy_nns(&forest, &vector, n as usize, search_k);
                 let want_ids: Vec<i64> = run["ids"]
                     .as_array()
                     .unwrap()
@@ -122,7 +124,7 @@ fn queries_return_annoys_results() {
                     q = q["kind"]
                 );
                 for ((_, d), w) in got.iter().zip(&want_d) {
-                    let tol = if metric == AnnoyMetric::Hamming {
+                    let tol = if metric == Metric::Hamming {
                         0.0
                     } else {
                         2e-5 * w.abs().max(1.0)
@@ -144,21 +146,21 @@ fn wrong_dimension_or_metric_and_corruption_are_errors() {
             .join("annoy")
             .join(f["index_file"].as_str().unwrap());
         let dim = f["f"].as_u64().unwrap() as usize;
-        let metric = AnnoyMetric::parse(f["metric"].as_str().unwrap()).unwrap();
+        let metric = parse_metric(f["metric"].as_str().unwrap()).unwrap();
         // Another d or metric: an error or (if the sizes happen to fit) a forest that validated;
         // never a panic. Queries on whatever loaded must not panic either.
         for (d2, m2) in [
             (dim + 1, metric),
             (dim.saturating_sub(1).max(1), metric),
-            (dim, AnnoyMetric::Euclidean),
-            (dim, AnnoyMetric::Angular),
-            (dim, AnnoyMetric::Dot),
+            (dim, Metric::Euclidean),
+            (dim, Metric::Angular),
+            (dim, Metric::Dot),
         ] {
             if (d2, m2) == (dim, metric) {
                 continue;
             }
             if let Ok(fr) = AnnoyForest::open(&path, d2, m2) {
-                let _ = search::nns(&fr, &vec![0.3; d2], 5, None);
+                let _ = annoy_nns(&fr, &vec![0.3; d2], 5, None);
             }
         }
         // Random corruption: never a panic or a hang.
@@ -176,18 +178,18 @@ fn wrong_dimension_or_metric_and_corruption_are_errors() {
             }
             std::fs::write(&p, &b).unwrap();
             if let Ok(fr) = AnnoyForest::open(&p, dim, metric) {
-                let _ = search::nns(&fr, &vec![0.7; dim], 10, Some(500));
+                let _ = annoy_nns(&fr, &vec![0.7; dim], 10, Some(500));
             }
         }
     }
     let p = dir.path().join("empty.ann");
     std::fs::write(&p, b"").unwrap();
-    assert!(AnnoyForest::open(&p, 8, AnnoyMetric::Angular)
+    assert!(AnnoyForest::open(&p, 8, Metric::Angular)
         .unwrap_err()
         .to_string()
         .contains("zero"));
     let small = common::fixtures().join("annoy/angular_small.ann");
-    let e = AnnoyForest::open(&small, 9, AnnoyMetric::Angular)
+    let e = AnnoyForest::open(&small, 9, Metric::Angular)
         .unwrap_err()
         .to_string();
     assert!(
@@ -201,7 +203,7 @@ fn wrong_dimension_or_metric_and_corruption_are_errors() {
 /// comparison can make a subtree differ (docs/algorithms.md: annoy's arithmetic depends on the CPU).
 #[test]
 fn single_thread_builds_reproduce_annoys_structure() {
-    use vecindex::annoy::index::{build, BuildParams};
+    use vecindex::internals::{annoy_build as build, AnnoyBuildParams as BuildParams};
     let mut identical = 0;
     let mut total = 0;
     for f in fixtures() {
@@ -218,7 +220,7 @@ fn single_thread_builds_reproduce_annoys_structure() {
             continue; // holes / auto trees: not this test
         }
         let dim = f["f"].as_u64().unwrap() as usize;
-        let metric = AnnoyMetric::parse(f["metric"].as_str().unwrap()).unwrap();
+        let metric = parse_metric(f["metric"].as_str().unwrap()).unwrap();
         let v = common::read_f32(
             &common::fixtures()
                 .join("annoy")
@@ -227,7 +229,7 @@ fn single_thread_builds_reproduce_annoys_structure() {
         let seed = f["seed"]
             .as_i64()
             .map(|s| s as u64)
-            .unwrap_or(vecindex::annoy::build::DEFAULT_SEED);
+            .unwrap_or(vecindex::internals::ANNOY_DEFAULT_SEED);
         let p = BuildParams {
             n_trees: Some(f["n_trees_requested"].as_u64().unwrap() as usize),
             threads: 1,

@@ -4,8 +4,9 @@
 mod common;
 
 use serde_json::Value;
-use vecindex::faiss::hnsw::HnswIndex;
-use vecindex::faiss::{format, FaissBuilder, FaissIndex};
+use vecindex::faiss::{FaissBuilder, FaissIndex};
+use vecindex::internals::write_faiss_index;
+use vecindex::internals::HnswIndex;
 use vecindex::{Indexer, Metric, VectorsView};
 
 fn hnsw_fixtures() -> Vec<Value> {
@@ -85,7 +86,7 @@ fn builds_are_byte_identical_to_faiss() {
                 start += n;
             }
         }
-        let ours = format::write_index(&FaissIndex::Hnsw(idx), None);
+        let ours = write_faiss_index(&FaissIndex::Hnsw(idx), None);
         let original = std::fs::read(
             common::fixtures()
                 .join("faiss")
@@ -152,8 +153,8 @@ fn hnsw_recall_on_clustered_data_and_parameters() {
         // and needs a larger efSearch for the same recall).
         let (base, queries) = if metric == "IP" {
             (
-                vecindex::eval::normalized(base.view()),
-                vecindex::eval::normalized(queries.view()),
+                vecindex::metric::cosine::normalized(base.view()),
+                vecindex::metric::cosine::normalized(queries.view()),
             )
         } else {
             (base.clone(), queries.clone())

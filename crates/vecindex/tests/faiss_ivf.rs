@@ -3,8 +3,9 @@
 mod common;
 
 use serde_json::Value;
-use vecindex::faiss::ivf::IvfIndex;
-use vecindex::faiss::{format, FaissBuilder, FaissIndex};
+use vecindex::faiss::{FaissBuilder, FaissIndex};
+use vecindex::internals::write_faiss_index;
+use vecindex::internals::IvfIndex;
 use vecindex::{Indexer, Metric, VectorsView};
 
 fn ivf_fixtures() -> Vec<Value> {
@@ -88,7 +89,7 @@ fn training_reproduces_faiss() {
         )
         .unwrap();
         ivf.add(VectorsView::new(&base, d).unwrap(), &ids).unwrap();
-        let ours = format::write_index(&FaissIndex::Ivf(ivf.clone()), None);
+        let ours = write_faiss_index(&FaissIndex::Ivf(ivf.clone()), None);
         let path = common::fixtures()
             .join("faiss")
             .join(f["index_file"].as_str().unwrap());
@@ -115,7 +116,7 @@ fn training_reproduces_faiss() {
 }
 
 fn ivf_centroids(i: &IvfIndex) -> Vec<f32> {
-    let bytes = format::write_index(&FaissIndex::Ivf(i.clone()), None);
+    let bytes = write_faiss_index(&FaissIndex::Ivf(i.clone()), None);
     // The quantizer's vectors follow the IVF header (37 bytes), nlist and nprobe (16), and the
     // quantizer's own header (37) and count (8).
     let start = 37 + 16 + 37 + 8;

@@ -26,13 +26,9 @@ pub(super) fn run_annoy(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Datase
             &a.annoy_metrics
         };
         for metric in metrics {
-            let am = vecindex::annoy::AnnoyMetric::parse(metric)?;
-            let exact = vecindex::eval::exact_neighbors(
-                ds.base.view(),
-                ds.queries.view(),
-                am.metric(),
-                a.k,
-            )?;
+            let am = vecindex::annoy::parse_metric(metric)?;
+            let exact =
+                vecindex::eval::exact_neighbors(ds.base.view(), ds.queries.view(), am, a.k)?;
             for &trees in &a.n_trees {
                 for &t in &a.threads_list {
                     let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;

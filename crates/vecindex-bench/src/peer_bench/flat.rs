@@ -100,7 +100,7 @@ pub(super) fn run_flat(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset
         a.nq,
         a.repeat,
         a.single,
-        vecindex::kernels::kernels().name,
+        vecindex::internals::kernels().name,
         load_avg()
     );
     println!(

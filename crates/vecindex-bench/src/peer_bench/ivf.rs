@@ -25,7 +25,7 @@ fn ours_ivf(ds: &Dataset, spec: &RunSpec, nlist: usize, nprobes: &[usize]) -> Re
         };
         let t = Instant::now();
         let mut ivf =
-            vecindex::faiss::ivf::IvfIndex::train(ds.base.view(), nlist, metric, 1, &|_, _| {})?;
+            vecindex::internals::IvfIndex::train(ds.base.view(), nlist, metric, 1, &|_, _| {})?;
         let train_s = t.elapsed().as_secs_f64();
         let ids: Vec<i64> = (0..ds.base.rows() as i64).collect();
         let t = Instant::now();

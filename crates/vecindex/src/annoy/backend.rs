@@ -6,7 +6,7 @@
 use super::build::DEFAULT_SEED;
 use super::forest::AnnoyForest;
 use super::index::{build, query_all, BuildParams};
-use super::layout::AnnoyMetric;
+use super::layout::{parse_metric, METRIC_NAMES};
 use crate::api::{
     check_ids, check_items, check_query, Builder, IndexInfo, Indexer, Neighbors, Progress,
 };
@@ -30,7 +30,7 @@ pub(crate) const PARAMS: &[Param] = &[
     Param {
         name: "metric",
         aliases: &[],
-        kind: Kind::Choice(AnnoyMetric::NAMES),
+        kind: Kind::Choice(METRIC_NAMES),
     },
     Param {
         name: "n_trees",
@@ -159,8 +159,8 @@ impl AnnoyBuilder {
         })
     }
 
-    fn metric(&self) -> Result<AnnoyMetric> {
-        AnnoyMetric::parse(self.explicit.text("metric").unwrap_or("angular"))
+    fn metric(&self) -> Result<Metric> {
+        parse_metric(self.explicit.text("metric").unwrap_or("angular"))
     }
 
     fn search_k(&self) -> Option<usize> {
@@ -247,7 +247,7 @@ impl AnnoyBuilder {
                     ));
                 }
                 check_pair(path, &side, &s)?;
-                let m = AnnoyMetric::parse(&s.metric)?;
+                let m = parse_metric(&s.metric)?;
                 if let Some(d) = self.explicit.int("d") {
                     if d as usize != s.d {
                         return Err(Error::invalid(format!(
@@ -326,7 +326,7 @@ impl Builder for AnnoyBuilder {
 /// An annoy forest ready to query (a read-only mmap when loaded from a file).
 pub struct AnnoyIndexer {
     forest: AnnoyForest,
-    metric: AnnoyMetric,
+    metric: Metric,
     search_k: Option<usize>,
     id_map: Option<Vec<i64>>,
     n_trees: usize,
@@ -336,7 +336,7 @@ pub struct AnnoyIndexer {
 impl AnnoyIndexer {
     fn new(
         forest: AnnoyForest,
-        metric: AnnoyMetric,
+        metric: Metric,
         search_k: Option<usize>,
         id_map: Option<Vec<i64>>,
     ) -> Self {
@@ -360,7 +360,7 @@ impl AnnoyIndexer {
 impl Indexer for AnnoyIndexer {
     fn query(&self, queries: VectorsView<'_>, top_k: usize) -> Result<Neighbors> {
         check_query(queries, self.forest.layout.f, top_k)?;
-        let metric = self.metric.metric();
+        let metric = self.metric;
         let pad = metric.padding();
         let rows = query_all(&self.forest, queries, top_k, self.search_k);
         let nq = rows.len();
@@ -398,7 +398,7 @@ impl Indexer for AnnoyIndexer {
             format: SIDECAR_FORMAT.into(),
             version: 2,
             d: self.forest.layout.f,
-            metric: AnnoyMetric::NAMES[self.metric as usize].into(),
+            metric: self.metric.name().into(),
             n_items: self.forest.n_items,
             n_trees: self.n_trees,
             ids: self.id_map.clone(),
@@ -416,7 +416,7 @@ impl Indexer for AnnoyIndexer {
     }
 
     fn metric(&self) -> Metric {
-        self.metric.metric()
+        self.metric
     }
 
     fn dim(&self) -> usize {
@@ -440,8 +440,8 @@ impl Indexer for AnnoyIndexer {
             backend: "annoy".into(),
             format: self.format.clone(),
             index_type: "forest".into(),
-            metric: self.metric.metric(),
-            higher_is_better: self.metric.metric().higher_is_better(),
+            metric: self.metric,
+            higher_is_better: self.metric.higher_is_better(),
             dim: self.forest.layout.f,
             n: self.forest.n_items,
             custom_ids: self.id_map.is_some(),

@@ -1,8 +1,9 @@
 //! An annoy forest in memory: the node array (read-only mmap of a file, or owned), validated once
 //! so that the search can index it without further checks failing.
 
-use super::layout::{AnnoyMetric, NodeLayout};
+use super::layout::NodeLayout;
 use crate::error::{Error, Result};
+use crate::metric::Metric;
 use std::path::Path;
 
 /// The largest dimension a forest is opened with (the `d` parameter's own limit): node sizes
@@ -51,7 +52,7 @@ impl std::fmt::Debug for AnnoyForest {
 impl AnnoyForest {
     /// Maps `path` read-only and validates it as an annoy index of dimension `f` and `metric`
     /// (annoy files carry neither, so a wrong pair must be caught here, not by a crash later).
-    pub fn open(path: &Path, f: usize, metric: AnnoyMetric) -> Result<Self> {
+    pub fn open(path: &Path, f: usize, metric: Metric) -> Result<Self> {
         let src = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -69,7 +70,7 @@ impl AnnoyForest {
     }
 
     /// Validates an in-memory copy of an annoy file.
-    pub fn from_bytes(bytes: &[u8], f: usize, metric: AnnoyMetric, src: &str) -> Result<Self> {
+    pub fn from_bytes(bytes: &[u8], f: usize, metric: Metric, src: &str) -> Result<Self> {
         let mut words = vec![0u64; bytes.len().div_ceil(8)];
         bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
         Self::validate(Storage::Owned(words, bytes.len()), f, metric, src)
@@ -80,7 +81,7 @@ impl AnnoyForest {
         words: Vec<u64>,
         len: usize,
         f: usize,
-        metric: AnnoyMetric,
+        metric: Metric,
         src: &str,
     ) -> Result<Self> {
         if len > words.len() * 8 {
@@ -89,13 +90,13 @@ impl AnnoyForest {
         Self::validate(Storage::Owned(words, len), f, metric, src)
     }
 
-    fn validate(storage: Storage, f: usize, metric: AnnoyMetric, src: &str) -> Result<Self> {
+    fn validate(storage: Storage, f: usize, metric: Metric, src: &str) -> Result<Self> {
         if f == 0 || f > MAX_DIM {
             return Err(Error::invalid(format!(
                 "annoy dimension d must be between 1 and {MAX_DIM} (got {f})"
             )));
         }
-        let layout = NodeLayout::new(metric, f);
+        let layout = NodeLayout::new(metric, f)?;
         let bytes = storage.bytes();
         let wrong = |why: String| {
             Error::format(

@@ -2,9 +2,10 @@
 
 use super::build::{build_trees, HalfRows, Items, DEFAULT_SEED};
 use super::forest::AnnoyForest;
-use super::layout::{AnnoyMetric, NodeLayout};
+use super::layout::NodeLayout;
 use super::{search, writer};
 use crate::annoy::arith;
+use crate::metric::Metric;
 use crate::vectors::VectorsView;
 use crate::Result;
 
@@ -37,16 +38,16 @@ impl Default for BuildParams {
 /// Builds annoy file bytes for items `0..rows` (row i is item i) and opens them as a forest.
 pub fn build(
     x: VectorsView<'_>,
-    metric: AnnoyMetric,
+    metric: Metric,
     p: BuildParams,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<AnnoyForest> {
     let f = x.dim();
     let n = x.rows();
-    let layout = NodeLayout::new(metric, f);
+    let layout = NodeLayout::new(metric, f)?;
     // Squared norms for the cosine-like metrics (angular stores them in its nodes, so they are
     // summed in annoy's order; both use them in two-means).
-    let norms: Vec<f32> = if matches!(metric, AnnoyMetric::Angular | AnnoyMetric::Dot) {
+    let norms: Vec<f32> = if matches!(metric, Metric::Angular | Metric::Dot) {
         use rayon::prelude::*;
         x.as_slice()
             .par_chunks(f.max(1))
@@ -55,21 +56,21 @@ pub fn build(
     } else {
         Vec::new()
     };
-    let dot_factors = if metric == AnnoyMetric::Dot {
+    let dot_factors = if metric == Metric::Dot {
         arith::dot_factors(&norms)
     } else {
         vec![0.0; n]
     };
-    let bits: Vec<u64> = if metric == AnnoyMetric::Hamming {
+    let bits: Vec<u64> = if metric == Metric::Hamming {
         let mut w = vec![0u64; n * layout.words];
         for (row, words) in x.iter().zip(w.chunks_exact_mut(layout.words)) {
-            super::layout::pack_bits(row, words);
+            crate::metric::hamming::pack_bits(row, words);
         }
         w
     } else {
         Vec::new()
     };
-    let half = if p.half_pass && metric != AnnoyMetric::Hamming {
+    let half = if p.half_pass && metric != Metric::Hamming {
         HalfRows::new(
             x.as_slice(),
             f,
@@ -133,10 +134,10 @@ mod tests {
         let far: Vec<f32> = x.as_slice().iter().map(|v| 200.0 + 0.05 * v).collect();
         let far = VectorsView::new(&far, 48).unwrap();
         for metric in [
-            AnnoyMetric::Angular,
-            AnnoyMetric::Euclidean,
-            AnnoyMetric::Manhattan,
-            AnnoyMetric::Dot,
+            Metric::Angular,
+            Metric::Euclidean,
+            Metric::Manhattan,
+            Metric::Dot,
         ] {
             for (data, threads) in [(x.view(), 1), (x.view(), 2), (far, 1)] {
                 let p = BuildParams {

@@ -3,62 +3,41 @@
 use crate::error::{Error, Result};
 use crate::metric::Metric;
 
-/// The five annoy metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnnoyMetric {
-    /// sqrt(2 − 2·cos) between the vectors; smaller is closer.
-    Angular,
-    /// Euclidean distance (not squared); smaller is closer.
-    Euclidean,
-    /// L1 distance; smaller is closer.
-    Manhattan,
-    /// Inner product; larger is better.
-    Dot,
-    /// Differing bits, each component packed as 1 when it is > 0.5; smaller is closer.
-    Hamming,
-}
+/// annoy's five metrics, in the order their names are listed in errors. annoy files exist
+/// only for these; every annoy entry point ([`NodeLayout::new`], and through it builds and
+/// opens) refuses the others. The annoy code matches a metric by its family (`L2` beside
+/// `Euclidean`, `InnerProduct` beside `Dot`, `Cosine` beside `Angular`: annoy's internal
+/// distances are the family's squared L2, negated dot and 2 − 2·cos), so that every match is
+/// total without a panic path although the other members never reach it.
+pub const METRICS: [Metric; 5] = [
+    Metric::Angular,
+    Metric::Euclidean,
+    Metric::Manhattan,
+    Metric::Dot,
+    Metric::Hamming,
+];
 
-impl AnnoyMetric {
-    /// annoy's metric names, in the spelling `parse` accepts (case-insensitive) and lists in
-    /// errors.
-    pub const NAMES: &'static [&'static str] =
-        &["angular", "euclidean", "manhattan", "dot", "hamming"];
+/// annoy's names of [`METRICS`], as `metric=` accepts them (case-insensitive).
+pub const METRIC_NAMES: &[&str] = &["angular", "euclidean", "manhattan", "dot", "hamming"];
 
-    /// From annoy's metric name (case-insensitive).
-    pub fn parse(s: &str) -> Result<Self> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "angular" => AnnoyMetric::Angular,
-            "euclidean" => AnnoyMetric::Euclidean,
-            "manhattan" => AnnoyMetric::Manhattan,
-            "dot" => AnnoyMetric::Dot,
-            "hamming" => AnnoyMetric::Hamming,
-            _ => {
-                return Err(Error::InvalidParameter {
-                    key: "metric".into(),
-                    value: s.into(),
-                    reason: format!("valid values: {}", Self::NAMES.join(", ")),
-                })
-            }
+/// The metric of annoy's name `s` (case-insensitive); other names, including the other
+/// backends' metrics, are errors listing annoy's.
+pub fn parse_metric(s: &str) -> Result<Metric> {
+    s.parse::<Metric>()
+        .ok()
+        .filter(|m| METRICS.contains(m))
+        .ok_or_else(|| Error::InvalidParameter {
+            key: "metric".into(),
+            value: s.into(),
+            reason: format!("valid values: {}", METRIC_NAMES.join(", ")),
         })
-    }
-
-    /// The library-wide metric (what scores mean).
-    pub fn metric(self) -> Metric {
-        match self {
-            AnnoyMetric::Angular => Metric::Angular,
-            AnnoyMetric::Euclidean => Metric::Euclidean,
-            AnnoyMetric::Manhattan => Metric::Manhattan,
-            AnnoyMetric::Dot => Metric::Dot,
-            AnnoyMetric::Hamming => Metric::Hamming,
-        }
-    }
 }
 
 /// Byte layout of one node for a metric and dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeLayout {
     /// The metric whose node format this is.
-    pub metric: AnnoyMetric,
+    pub metric: Metric,
     /// Dimension (bits for hamming).
     pub f: usize,
     /// Node size in bytes.
@@ -74,16 +53,23 @@ pub struct NodeLayout {
 }
 
 impl NodeLayout {
-    /// annoy 1.17.3's node layout for `metric` and dimension `f` (in bits for hamming).
-    pub fn new(metric: AnnoyMetric, f: usize) -> Self {
+    /// annoy 1.17.3's node layout for `metric` and dimension `f` (in bits for hamming); an error
+    /// for the metrics annoy does not have.
+    pub fn new(metric: Metric, f: usize) -> Result<Self> {
         let (children, v, words, word_bytes) = match metric {
-            AnnoyMetric::Angular => (4, 12, f, 4),
-            AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => (8, 16, f, 4),
-            AnnoyMetric::Dot => (4, 16, f, 4),
-            AnnoyMetric::Hamming => (4, 16, f.div_ceil(64), 8),
+            Metric::Angular => (4, 12, f, 4),
+            Metric::Euclidean | Metric::Manhattan => (8, 16, f, 4),
+            Metric::Dot => (4, 16, f, 4),
+            Metric::Hamming => (4, 16, f.div_ceil(64), 8),
+            Metric::L2 | Metric::InnerProduct | Metric::Cosine => {
+                return Err(Error::Unsupported(format!(
+                    "annoy has no metric {metric}; its metrics: {}",
+                    METRIC_NAMES.join(", ")
+                )))
+            }
         };
         let size = v + words * word_bytes;
-        NodeLayout {
+        Ok(NodeLayout {
             metric,
             f,
             size,
@@ -91,17 +77,7 @@ impl NodeLayout {
             v,
             k: (size - children) / 4,
             words,
-        }
-    }
-}
-
-/// annoy's hamming packing: component j becomes bit j % 64 of word j / 64 when it is > 0.5.
-pub fn pack_bits(row: &[f32], words: &mut [u64]) {
-    words.iter_mut().for_each(|w| *w = 0);
-    for (j, &x) in row.iter().enumerate() {
-        if x > 0.5 {
-            words[j / 64] |= 1u64 << (j % 64);
-        }
+        })
     }
 }
 
@@ -111,19 +87,25 @@ mod tests {
 
     #[test]
     fn layouts_match_the_spec_table() {
-        let a = NodeLayout::new(AnnoyMetric::Angular, 3);
+        let layout = |m, f| NodeLayout::new(m, f).unwrap();
+        let a = layout(Metric::Angular, 3);
         assert_eq!((a.size, a.k), (24, 5));
-        let e = NodeLayout::new(AnnoyMetric::Euclidean, 3);
+        let e = layout(Metric::Euclidean, 3);
         assert_eq!((e.size, e.k), (28, 5));
-        let d = NodeLayout::new(AnnoyMetric::Dot, 3);
+        let d = layout(Metric::Dot, 3);
         assert_eq!((d.size, d.k), (28, 6));
-        let h = NodeLayout::new(AnnoyMetric::Hamming, 3);
+        let h = layout(Metric::Hamming, 3);
         assert_eq!((h.size, h.k), (24, 5));
-        let a8 = NodeLayout::new(AnnoyMetric::Angular, 8);
+        let a8 = layout(Metric::Angular, 8);
         assert_eq!((a8.size, a8.children, a8.v, a8.k), (44, 4, 12, 10));
-        assert!(AnnoyMetric::parse("cosine")
-            .unwrap_err()
-            .to_string()
-            .contains("angular, euclidean"));
+        for name in ["cosine", "L2", "chebyshev"] {
+            let e = parse_metric(name).unwrap_err().to_string();
+            assert!(e.contains("angular, euclidean"), "{e}");
+        }
+        assert!(NodeLayout::new(Metric::L2, 3).is_err());
+        for (m, name) in METRICS.iter().zip(METRIC_NAMES) {
+            assert_eq!(parse_metric(&name.to_uppercase()).unwrap(), *m);
+            assert_eq!(m.name(), *name);
+        }
     }
 }

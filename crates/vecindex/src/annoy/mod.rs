@@ -6,24 +6,15 @@
 //! validated before use) and answers queries with annoy's own search: a best-first priority queue
 //! over all trees until `search_k` candidates, de-duplication and exact re-ranking.
 
-// The public face is `backend` (the builder and indexer) and the re-exports below; the rest is
-// public only for the tests, examples and benchmarks, hidden from the docs, with no stability
-// promise.
-#[doc(hidden)]
-pub mod arith;
+// The public face is `backend` (the builder and indexer) and annoy's metric names below; the
+// rest is crate-internal (what the tests need is re-exported by `crate::internals`).
+pub(crate) mod arith;
 pub mod backend;
-#[doc(hidden)]
-pub mod build;
-#[doc(hidden)]
-pub mod forest;
-#[doc(hidden)]
-pub mod index;
-#[doc(hidden)]
-pub mod layout;
-#[doc(hidden)]
-pub mod search;
-#[doc(hidden)]
-pub mod writer;
+pub(crate) mod build;
+pub(crate) mod forest;
+pub(crate) mod index;
+pub(crate) mod layout;
+pub(crate) mod search;
+pub(crate) mod writer;
 
-pub use forest::AnnoyForest;
-pub use layout::{AnnoyMetric, NodeLayout};
+pub use layout::{parse_metric, METRICS, METRIC_NAMES};

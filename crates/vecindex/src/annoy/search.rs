@@ -2,8 +2,9 @@
 //! until `search_k` candidate ids are collected; then de-duplicate and re-rank exactly.
 
 use super::forest::AnnoyForest;
-use super::layout::{pack_bits, AnnoyMetric};
 use crate::kernels;
+use crate::metric::hamming::{differing_bits, pack_bits};
+use crate::metric::{euclidean, manhattan, Metric};
 // annoy's one angular distance, for re-ranking as for splitting (its f64-promoted arithmetic).
 use super::arith::angular_distance;
 use std::collections::BinaryHeap;
@@ -59,7 +60,7 @@ impl Query {
     /// squared norm, and its bits for hamming.
     pub fn new(forest: &AnnoyForest, q: &[f32]) -> Self {
         let l = forest.layout;
-        let bits = if l.metric == AnnoyMetric::Hamming {
+        let bits = if l.metric == Metric::Hamming {
             let mut w = vec![0u64; l.words];
             pack_bits(q, &mut w);
             w
@@ -77,15 +78,15 @@ impl Query {
 /// Margin of the query against split node `i` (docs/algorithms.md); hamming gives 0 or 1.
 fn margin(f: &AnnoyForest, i: usize, q: &Query) -> f32 {
     match f.layout.metric {
-        AnnoyMetric::Angular => kernels::dot(f.vector(i), &q.v),
-        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => {
+        Metric::Angular | Metric::Cosine => kernels::dot(f.vector(i), &q.v),
+        Metric::Euclidean | Metric::L2 | Metric::Manhattan => {
             f.plane_offset(i) + kernels::dot(f.vector(i), &q.v)
         }
-        AnnoyMetric::Dot => {
+        Metric::Dot | Metric::InnerProduct => {
             let df = f.dot_factor(i);
             kernels::dot(f.vector(i), &q.v) + df * df
         }
-        AnnoyMetric::Hamming => {
+        Metric::Hamming => {
             let pos = f.words(i)[0] as usize;
             let word = q.bits.get(pos / 64).copied().unwrap_or(0);
             ((word >> (63 - pos % 64)) & 1) as f32
@@ -108,23 +109,13 @@ fn item_norm(f: &AnnoyForest, j: usize) -> f32 {
 /// annoy's internal distance of the query to item `j` (smaller is better).
 fn distance(f: &AnnoyForest, j: usize, q: &Query) -> f32 {
     match f.layout.metric {
-        AnnoyMetric::Angular => {
+        Metric::Angular | Metric::Cosine => {
             angular_distance(kernels::dot(f.vector(j), &q.v), item_norm(f, j), q.norm)
         }
-        AnnoyMetric::Euclidean => kernels::l2sq(f.vector(j), &q.v),
-        AnnoyMetric::Manhattan => f
-            .vector(j)
-            .iter()
-            .zip(&q.v)
-            .map(|(a, b)| (a - b).abs())
-            .sum(),
-        AnnoyMetric::Dot => -kernels::dot(f.vector(j), &q.v),
-        AnnoyMetric::Hamming => f
-            .words(j)
-            .iter()
-            .zip(&q.bits)
-            .map(|(a, b)| (a ^ b).count_ones())
-            .sum::<u32>() as f32,
+        Metric::Euclidean | Metric::L2 => euclidean::squared(f.vector(j), &q.v),
+        Metric::Manhattan => manhattan::distance(f.vector(j), &q.v),
+        Metric::Dot | Metric::InnerProduct => -kernels::dot(f.vector(j), &q.v),
+        Metric::Hamming => differing_bits(f.words(j), &q.bits) as f32,
     }
 }
 
@@ -170,10 +161,7 @@ fn distinct_items(f: &AnnoyForest, cands: &[i32]) -> Vec<i32> {
 fn distances(f: &AnnoyForest, cands: &[i32], q: &Query) -> Vec<(f32, i32)> {
     let metric = f.layout.metric;
     let k = kernels::kernels();
-    let grouped = matches!(
-        metric,
-        AnnoyMetric::Euclidean | AnnoyMetric::Dot | AnnoyMetric::Angular
-    );
+    let grouped = matches!(metric, Metric::Euclidean | Metric::Dot | Metric::Angular);
     let mut out = Vec::with_capacity(cands.len());
     let mut group = [0i32; 4];
     let mut filled = 0;
@@ -199,8 +187,8 @@ fn distances(f: &AnnoyForest, cands: &[i32], q: &Query) -> Vec<(f32, i32)> {
         filled = 0;
         let r = group.map(|g| f.vector(g as usize));
         let d = match metric {
-            AnnoyMetric::Euclidean => (k.l2sq_x4)(&q.v, r),
-            AnnoyMetric::Dot => (k.dot_x4)(&q.v, r).map(|x| -x),
+            Metric::Euclidean | Metric::L2 => (k.l2sq_x4)(&q.v, r),
+            Metric::Dot | Metric::InnerProduct => (k.dot_x4)(&q.v, r).map(|x| -x),
             _ => {
                 let pq = (k.dot_x4)(&q.v, r);
                 std::array::from_fn(|i| {
@@ -219,12 +207,14 @@ fn distances(f: &AnnoyForest, cands: &[i32], q: &Query) -> Vec<(f32, i32)> {
 }
 
 /// The value annoy returns for an internal distance.
-pub fn normalize(metric: AnnoyMetric, d: f32) -> f32 {
+pub fn normalize(metric: Metric, d: f32) -> f32 {
     match metric {
-        AnnoyMetric::Angular | AnnoyMetric::Euclidean => d.max(0.0).sqrt(),
-        AnnoyMetric::Manhattan => d.max(0.0),
-        AnnoyMetric::Dot => -d,
-        AnnoyMetric::Hamming => d,
+        Metric::Angular | Metric::Cosine | Metric::Euclidean | Metric::L2 => {
+            euclidean::from_squared(d)
+        }
+        Metric::Manhattan => d.max(0.0),
+        Metric::Dot | Metric::InnerProduct => -d,
+        Metric::Hamming => d,
     }
 }
 
@@ -241,7 +231,7 @@ impl Walk {
     fn new(f: &AnnoyForest, q: &[f32], n: usize, search_k: Option<usize>) -> Self {
         // Hamming priorities are integers counted down from the start (annoy: u64::MAX; any
         // start higher than a tree is deep orders the same); the others start at +inf.
-        let init = if f.layout.metric == AnnoyMetric::Hamming {
+        let init = if f.layout.metric == Metric::Hamming {
             u32::MAX
         } else {
             float_rank(f32::INFINITY)
@@ -275,7 +265,7 @@ impl Walk {
             // is usually popped soon; the far one often never is (about half of all pushed
             // nodes), and loading it too costs more bandwidth than it saves.
             f.prefetch_node(if m > 0.0 { c1 } else { c0 } as usize);
-            if f.layout.metric == AnnoyMetric::Hamming {
+            if f.layout.metric == Metric::Hamming {
                 // Child c costs one for a mismatched bit.
                 self.heap
                     .push(entry(rank.saturating_sub((m != 1.0) as u32), c1));
@@ -390,7 +380,7 @@ mod tests {
         let mut rows: Vec<&[f32]> = q.view().iter().collect();
         let zero = [0.0f32; 16];
         rows.push(&zero);
-        for metric in [AnnoyMetric::Angular, AnnoyMetric::Dot, AnnoyMetric::Hamming] {
+        for metric in [Metric::Angular, Metric::Dot, Metric::Hamming] {
             let p = BuildParams {
                 n_trees: Some(6),
                 ..BuildParams::default()

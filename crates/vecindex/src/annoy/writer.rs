@@ -1,7 +1,7 @@
 //! Lays out a built forest as annoy 1.17.3 file bytes (docs/file-formats.md).
 
 use super::build::{BuildNode, Items, Ref};
-use super::layout::AnnoyMetric;
+use crate::metric::Metric;
 use rayon::prelude::*;
 
 fn put_i32(b: &mut [u8], off: usize, v: i32) {
@@ -83,11 +83,11 @@ pub fn write(
                     put_i32(b, l.children, global(children[0]));
                     put_i32(b, l.children + 4, global(children[1]));
                     match l.metric {
-                        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => put_f32(b, 4, *a),
-                        AnnoyMetric::Dot => put_f32(b, 12, *dot_factor),
+                        Metric::Euclidean | Metric::Manhattan => put_f32(b, 4, *a),
+                        Metric::Dot => put_f32(b, 12, *dot_factor),
                         _ => {}
                     }
-                    if l.metric == AnnoyMetric::Hamming {
+                    if l.metric == Metric::Hamming {
                         b[l.v..l.v + 8].copy_from_slice(&bit.to_le_bytes());
                     } else {
                         put_f32s(&mut b[l.v..l.v + 4 * l.f], plane);
@@ -109,13 +109,13 @@ pub fn write(
 /// Item node `i` into its bytes `b`.
 fn write_item(items: &Items<'_>, i: usize, b: &mut [u8]) {
     let l = items.layout;
-    if l.metric == AnnoyMetric::Dot {
+    if l.metric == Metric::Dot {
         put_f32(b, 12, items.dot_factors[i]);
     }
     put_i32(b, 0, 1);
     match l.metric {
-        AnnoyMetric::Angular => put_f32(b, 4, items.norms[i]),
-        AnnoyMetric::Hamming => {
+        Metric::Angular => put_f32(b, 4, items.norms[i]),
+        Metric::Hamming => {
             for (w, word) in items.bits[i * l.words..(i + 1) * l.words]
                 .iter()
                 .enumerate()

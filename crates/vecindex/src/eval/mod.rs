@@ -6,8 +6,8 @@ pub mod metrics;
 pub use metrics::{topk_metrics, MetricsAtK, TopkMetrics};
 
 use crate::error::Result;
-use crate::metric::Metric;
-use crate::vectors::{Vectors, VectorsView};
+use crate::metric::{cosine, Metric};
+use crate::vectors::VectorsView;
 use crate::Neighbors;
 
 /// Exact top-k under any metric an index may report: L2 and Euclidean rank by squared L2, IP and
@@ -26,8 +26,8 @@ pub fn exact_neighbors(
             crate::exact_knn(items, queries, Metric::InnerProduct, k)
         }
         Metric::Cosine | Metric::Angular => {
-            let ni = normalized(items);
-            let nq = normalized(queries);
+            let ni = cosine::normalized(items);
+            let nq = cosine::normalized(queries);
             crate::exact_knn(ni.view(), nq.view(), Metric::InnerProduct, k)
         }
         Metric::Manhattan | Metric::Hamming => Ok(brute_force(items, queries, metric, k)),
@@ -44,23 +44,13 @@ fn brute_force(
 ) -> Neighbors {
     use crate::kernels::topk::{TieOrder, TopK};
     use rayon::prelude::*;
-    let dist = |a: &[f32], b: &[f32]| -> f32 {
-        if metric == Metric::Hamming {
-            a.iter()
-                .zip(b)
-                .filter(|(x, y)| (**x > 0.5) != (**y > 0.5))
-                .count() as f32
-        } else {
-            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
-        }
-    };
     let rows: Vec<&[f32]> = queries.iter().collect();
     let heaps: Vec<Vec<(f32, i64)>> = rows
         .par_iter()
         .map(|q| {
             let mut h = TopK::new(k, TieOrder::LowIdFirst);
             for (i, x) in items.iter().enumerate() {
-                h.push(dist(q, x), i as i64);
+                h.push(metric.score(q, x), i as i64);
             }
             h.into_sorted()
         })
@@ -81,18 +71,6 @@ fn brute_force(
         k,
         metric,
     }
-}
-
-/// Rows scaled to unit length (zero rows stay zero).
-pub fn normalized(v: VectorsView<'_>) -> Vectors {
-    let mut out = v.as_slice().to_vec();
-    for row in out.chunks_exact_mut(v.dim()) {
-        let n = crate::kernels::dot(row, row).sqrt();
-        if n > 0.0 {
-            row.iter_mut().for_each(|x| *x /= n);
-        }
-    }
-    Vectors::new(out, v.dim()).expect("same shape")
 }
 
 /// recall@k of `approx` against `exact` (share of the exact top-k ids the approximation found;

@@ -19,20 +19,13 @@
 //! types themselves live in flat.rs, hnsw/ and ivf.rs.
 
 // The public face is the builder, the indexer and the index types' names; the modules are
-// public only for the tests, examples and benchmarks, hidden from the docs, with no stability
-// promise.
-#[doc(hidden)]
-pub mod flat;
-#[doc(hidden)]
-pub mod format;
-#[doc(hidden)]
-pub mod hnsw;
-#[doc(hidden)]
-pub mod ivf;
-#[doc(hidden)]
-pub mod kmeans;
-#[doc(hidden)]
-pub mod rng;
+// crate-internal (what the tests need is re-exported by `crate::internals`).
+pub(crate) mod flat;
+pub(crate) mod format;
+pub(crate) mod hnsw;
+pub(crate) mod ivf;
+pub(crate) mod kmeans;
+pub(crate) mod rng;
 
 use crate::api::{
     check_ids, check_items, check_query, Builder, IndexInfo, Indexer, Neighbors, Progress,

@@ -15,32 +15,33 @@ mod split;
 mod tree;
 
 pub use partition::HalfRows;
-pub use rng::{Kiss64, DEFAULT_SEED};
-pub use tree::{build_trees, make_tree, BuildNode, Items, Ref};
+pub use rng::DEFAULT_SEED;
+pub use tree::{build_trees, BuildNode, Items, Ref};
 
 /// Test data shared by the unit tests of `split` and `partition`.
 #[cfg(test)]
 mod test_data {
     use super::Items;
-    use crate::annoy::layout::{AnnoyMetric, NodeLayout};
+    use crate::annoy::layout::NodeLayout;
+    use crate::metric::Metric;
 
-    pub(super) const FLOAT_METRICS: [AnnoyMetric; 4] = [
-        AnnoyMetric::Angular,
-        AnnoyMetric::Euclidean,
-        AnnoyMetric::Manhattan,
-        AnnoyMetric::Dot,
+    pub(super) const FLOAT_METRICS: [Metric; 4] = [
+        Metric::Angular,
+        Metric::Euclidean,
+        Metric::Manhattan,
+        Metric::Dot,
     ];
 
     /// Float-metric items over `v` (no binary16 copies, estimates on).
     pub(super) fn float_items<'a>(
-        metric: AnnoyMetric,
+        metric: Metric,
         d: usize,
         v: &'a [f32],
         norms: &'a [f32],
         dot_factors: &'a [f32],
     ) -> Items<'a> {
         Items {
-            layout: NodeLayout::new(metric, d),
+            layout: NodeLayout::new(metric, d).unwrap(),
             n_items: v.len() / d,
             v,
             bits: &[],

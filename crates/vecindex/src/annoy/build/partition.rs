@@ -6,8 +6,8 @@ use super::rng::Kiss64;
 use super::split::{margin, margin_offset, Split};
 use super::tree::Items;
 use crate::annoy::arith;
-use crate::annoy::layout::AnnoyMetric;
 use crate::kernels;
+use crate::metric::Metric;
 use rayon::prelude::*;
 
 /// binary16 copies of the float rows and each row's L2 norm.
@@ -138,7 +138,7 @@ pub(super) fn partition(
 ) -> (Vec<i32>, usize, usize) {
     let metric = items.layout.metric;
     let mut sides = TwoSides::new(indices.len());
-    if metric == AnnoyMetric::Hamming {
+    if metric == Metric::Hamming {
         for &j in indices {
             sides.put(j, side_of(metric, margin(items, s, j as usize), rng));
         }
@@ -232,8 +232,8 @@ impl HalfBound {
 }
 
 /// annoy's side rule: positive margin → 1; an exact zero → a coin flip (hamming: the bit).
-fn side_of(metric: AnnoyMetric, m: f32, rng: &mut Kiss64) -> usize {
-    if metric == AnnoyMetric::Hamming {
+fn side_of(metric: Metric, m: f32, rng: &mut Kiss64) -> usize {
+    if metric == Metric::Hamming {
         return m as usize;
     }
     if m != 0.0 {
@@ -306,7 +306,7 @@ mod tests {
                             "{name} {metric:?}: {undecided}/{seen}"
                         );
                     }
-                    if name == "zero rows" && metric == AnnoyMetric::Angular {
+                    if name == "zero rows" && metric == Metric::Angular {
                         assert!(zeros > 1000, "coin flips exercised: {zeros}");
                     }
                 }

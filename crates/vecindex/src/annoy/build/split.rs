@@ -4,8 +4,8 @@
 
 use super::rng::{Kiss64, Modulus};
 use super::tree::Items;
-use crate::annoy::layout::AnnoyMetric;
 use crate::kernels;
+use crate::metric::Metric;
 // Splits use annoy's own float arithmetic, so that every comparison comes out as in annoy and
 // the trees are annoy's (see `annoy::arith`).
 use crate::annoy::arith;
@@ -31,19 +31,19 @@ const F32_UNIT: f32 = f32::EPSILON / 2.0;
 
 /// annoy's two-means distances from `p` and `q` to the sample `y` (`yy` = dot(y, y) for the
 /// cosine metrics), in annoy's exact arithmetic.
-fn two_means_distances(metric: AnnoyMetric, p: &[f32], q: &[f32], y: &[f32], yy: f32) -> [f32; 2] {
+fn two_means_distances(metric: Metric, p: &[f32], q: &[f32], y: &[f32], yy: f32) -> [f32; 2] {
     match metric {
-        AnnoyMetric::Angular => {
+        Metric::Angular | Metric::Cosine => {
             let [a, b] = arith::dot_x2(p, q, y);
             [
                 angular_dist_from(a, 0.0, p, yy, y),
                 angular_dist_from(b, 0.0, q, yy, y),
             ]
         }
-        AnnoyMetric::Dot => arith::dot_x2(p, q, y).map(|x| -x),
-        AnnoyMetric::Euclidean => arith::l2sq_x2(p, q, y),
-        AnnoyMetric::Manhattan => arith::l1_x2(p, q, y),
-        AnnoyMetric::Hamming => unreachable!("hamming has no two-means"),
+        Metric::Dot | Metric::InnerProduct => arith::dot_x2(p, q, y).map(|x| -x),
+        Metric::Euclidean | Metric::L2 => arith::l2sq_x2(p, q, y),
+        Metric::Manhattan => arith::l1_x2(p, q, y),
+        Metric::Hamming => unreachable!("hamming has no two-means"),
     }
 }
 
@@ -58,7 +58,7 @@ fn two_means_distances(metric: AnnoyMetric, p: &[f32], q: &[f32], y: &[f32], yy:
 /// used. Euclidean / Manhattan: all terms are non-negative, so within 2γ of the sum; 4γ used.
 #[inline]
 fn two_means_estimates(
-    metric: AnnoyMetric,
+    metric: Metric,
     p: &[f32],
     q: &[f32],
     y: &[f32],
@@ -68,7 +68,7 @@ fn two_means_estimates(
 ) -> Option<([f32; 2], [f32; 2])> {
     use arith::{estimate_x2, EST_DOT, EST_L1, EST_L2};
     match metric {
-        AnnoyMetric::Angular => {
+        Metric::Angular | Metric::Cosine => {
             let pq = estimate_x2::<EST_DOT>(p, q, y);
             let mut d = [0.0; 2];
             for s in 0..2 {
@@ -81,7 +81,7 @@ fn two_means_estimates(
             }
             Some((d, [16.0 * gamma; 2]))
         }
-        AnnoyMetric::Dot => {
+        Metric::Dot | Metric::InnerProduct => {
             let pq = estimate_x2::<EST_DOT>(p, q, y);
             // 4γ·|p|·|y| ≤ 2γ·(|p|² + 1)·|y|: no square root waits on the centroid's norm
             // (|p| stays near 1 here, where the two agree). An infinite or NaN bound never
@@ -90,15 +90,15 @@ fn two_means_estimates(
             let e = cn.map(|n| 2.0 * gamma * (n + 1.0) * ny + f32::MIN_POSITIVE);
             Some((pq.map(|x| -x), e))
         }
-        AnnoyMetric::Euclidean => {
+        Metric::Euclidean | Metric::L2 => {
             let d = estimate_x2::<EST_L2>(p, q, y);
             Some((d, d.map(|x| 4.0 * gamma * x + f32::MIN_POSITIVE)))
         }
-        AnnoyMetric::Manhattan => {
+        Metric::Manhattan => {
             let d = estimate_x2::<EST_L1>(p, q, y);
             Some((d, d.map(|x| 4.0 * gamma * x + f32::MIN_POSITIVE)))
         }
-        AnnoyMetric::Hamming => None,
+        Metric::Hamming => None,
     }
 }
 
@@ -108,7 +108,7 @@ const TWO_MEANS_ITERATIONS: usize = 200;
 pub(super) fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64) -> Split {
     let l = items.layout;
     let metric = l.metric;
-    if metric == AnnoyMetric::Hamming {
+    if metric == Metric::Hamming {
         let dim = 64 * l.words;
         let splits = |pos: usize| {
             let ones = indices
@@ -135,7 +135,7 @@ pub(super) fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64)
             bit: pos as u64,
         };
     }
-    let cosine = matches!(metric, AnnoyMetric::Angular | AnnoyMetric::Dot);
+    let cosine = matches!(metric, Metric::Angular | Metric::Dot);
     let count = indices.len();
     let i = rng.index(count);
     let mut j = rng.index(count - 1);
@@ -146,7 +146,7 @@ pub(super) fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64)
     let mut p = items.row(ii).to_vec();
     let mut q = items.row(jj).to_vec();
     let (mut pdf, mut qdf) = (items.dot_factors[ii], items.dot_factors[jj]);
-    if metric == AnnoyMetric::Dot {
+    if metric == Metric::Dot {
         // Normalised jointly over (v, dot_factor).
         arith::normalize_with_factor(&mut p, &mut pdf);
         arith::normalize_with_factor(&mut q, &mut qdf);
@@ -223,11 +223,11 @@ pub(super) fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64)
     let mut a = 0.0f32;
     let mut df = 0.0f32;
     match metric {
-        AnnoyMetric::Dot => {
+        Metric::Dot | Metric::InnerProduct => {
             df = pdf - qdf;
             arith::normalize_with_factor(&mut n, &mut df);
         }
-        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => {
+        Metric::Euclidean | Metric::L2 | Metric::Manhattan => {
             arith::normalize(&mut n);
             for z in 0..n.len() {
                 a += -n[z] * (p[z] + q[z]) / 2.0;
@@ -245,10 +245,10 @@ pub(super) fn create_split(items: &Items<'_>, indices: &[i32], rng: &mut Kiss64)
 
 pub(super) fn margin(items: &Items<'_>, s: &Split, y: usize) -> f32 {
     match items.layout.metric {
-        AnnoyMetric::Angular => arith::dot(&s.v, items.row(y)),
-        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => s.a + arith::dot(&s.v, items.row(y)),
-        AnnoyMetric::Dot => arith::dot(&s.v, items.row(y)) + s.df * s.df,
-        AnnoyMetric::Hamming => {
+        Metric::Angular | Metric::Cosine => arith::dot(&s.v, items.row(y)),
+        Metric::Euclidean | Metric::L2 | Metric::Manhattan => s.a + arith::dot(&s.v, items.row(y)),
+        Metric::Dot | Metric::InnerProduct => arith::dot(&s.v, items.row(y)) + s.df * s.df,
+        Metric::Hamming => {
             let pos = s.bit as usize;
             ((items.bits_of(y)[pos / 64] >> (63 - pos % 64)) & 1) as f32
         }
@@ -256,11 +256,11 @@ pub(super) fn margin(items: &Items<'_>, s: &Split, y: usize) -> f32 {
 }
 
 /// The constant added to the plane's dot product in a float metric's margin.
-pub(super) fn margin_offset(metric: AnnoyMetric, s: &Split) -> f32 {
+pub(super) fn margin_offset(metric: Metric, s: &Split) -> f32 {
     match metric {
-        AnnoyMetric::Euclidean | AnnoyMetric::Manhattan => s.a,
-        AnnoyMetric::Dot => s.df * s.df,
-        AnnoyMetric::Angular | AnnoyMetric::Hamming => 0.0,
+        Metric::Euclidean | Metric::L2 | Metric::Manhattan => s.a,
+        Metric::Dot | Metric::InnerProduct => s.df * s.df,
+        Metric::Angular | Metric::Cosine | Metric::Hamming => 0.0,
     }
 }
 

@@ -5,7 +5,8 @@
 use super::partition::{imbalance, partition, HalfRows, TwoSides};
 use super::rng::Kiss64;
 use super::split::create_split;
-use crate::annoy::layout::{AnnoyMetric, NodeLayout};
+use crate::annoy::layout::NodeLayout;
+use crate::metric::Metric;
 use rayon::prelude::*;
 
 /// Items as the build sees them: vectors (or packed bits), squared norms (angular and dot), dot
@@ -129,7 +130,7 @@ pub fn make_tree(
         }
     }
     while imbalance(left, indices.len() - left) > 0.99 {
-        if items.layout.metric == AnnoyMetric::Hamming {
+        if items.layout.metric == Metric::Hamming {
             split.bit = 0;
         } else {
             split.v.iter_mut().for_each(|x| *x = 0.0);

@@ -9,8 +9,8 @@ mod build;
 mod graph;
 mod search;
 
-pub use graph::{default_probas, HnswGraph};
-pub use search::{search, search_one, Points, SearchScratch, Visited};
+pub use graph::HnswGraph;
+pub use search::{search, Points};
 
 use super::flat::FlatIndex;
 use super::rng::FaissRng;
