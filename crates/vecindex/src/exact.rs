@@ -409,14 +409,14 @@ mod tests {
     }
 
     /// Independent truth: f64 distances, full sort, ties by id.
-    fn brute(x: &[f32], q: &[f32], d: usize, k: usize, l2: bool) -> Vec<Vec<i64>> {
+    fn brute(x: &[f32], q: &[f32], d: usize, k: usize, metric: Metric) -> Vec<Vec<i64>> {
         q.chunks(d)
             .map(|qq| {
                 let mut v: Vec<(f64, i64)> = x
                     .chunks(d)
                     .enumerate()
                     .map(|(i, xx)| {
-                        let s: f64 = if l2 {
+                        let s: f64 = if metric == Metric::L2 {
                             qq.iter()
                                 .zip(xx)
                                 .map(|(a, b)| ((a - b) as f64).powi(2))
@@ -438,10 +438,9 @@ mod tests {
         let q = data(nq, d, 2);
         let norms = kernels::row_norms(&x, d);
         for metric in [Metric::L2, Metric::InnerProduct] {
-            let l2 = metric == Metric::L2;
             let es = ExactSearch::new(&x, d, &norms, metric);
             let r = es.search(VectorsView::new(&q, d).unwrap(), k);
-            let truth = brute(&x, &q, d, k, l2);
+            let truth = brute(&x, &q, d, k, metric);
             for (qi, want) in truth.iter().enumerate() {
                 let got = &r.ids[qi * k..(qi + 1) * k];
                 let real = want.len();
