@@ -315,3 +315,91 @@ fn we_read_faiss_files_and_agree() {
         );
     }
 }
+
+/// Exact ties everywhere: duplicated rows and small-integer coordinates, so that many distances
+/// are equal. The graph faiss builds and the results it returns are still ours, bit for bit
+/// (this is where the candidate heaps' tie rules show; docs/algorithms.md).
+#[test]
+fn hnsw_with_exact_ties_matches_faiss() {
+    let Some(py) = common::python("faiss") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // 6000 rows: batches reach theta = 120 > 100, so phase A also runs in parallel.
+    let (n, nq, d, k, m) = (6000, 40, 6, 10, 8);
+    let grid: Vec<f32> = vecindex::synth::gaussian(n / 3, d, 31)
+        .as_slice()
+        .iter()
+        .map(|x| (x * 2.0).round())
+        .collect();
+    // Each row three times, interleaved, so duplicates are inserted in different batches.
+    let mut rows = Vec::with_capacity(n * d);
+    for copy in 0..3 {
+        for r in grid.chunks(d) {
+            rows.extend(r.iter().map(|x| x + (copy as f32) * 0.0));
+        }
+    }
+    let base = vecindex::Vectors::new(rows, d).unwrap();
+    let queries: Vec<f32> = vecindex::synth::gaussian(nq, d, 32)
+        .as_slice()
+        .iter()
+        .map(|x| (x * 2.0).round())
+        .collect();
+    let queries = vecindex::Vectors::new(queries, d).unwrap();
+    let (bpath, qpath) = (dir.path().join("b.npy"), dir.path().join("q.npy"));
+    save_npy_f32(&bpath, n, d, base.as_slice());
+    save_npy_f32(&qpath, nq, d, queries.as_slice());
+    for metric in ["L2", "IP"] {
+        let fpath = dir.path().join(format!("faiss_{metric}.index"));
+        common::run_python(
+            &py,
+            "faiss_peer.py",
+            &[
+                "build",
+                &format!("hnsw{m}"),
+                metric,
+                bpath.to_str().unwrap(),
+                fpath.to_str().unwrap(),
+            ],
+        );
+        let ours = builder_factory(
+            "faiss",
+            &Config::new()
+                .set("index_type", "HNSW")
+                .set("metric", metric)
+                .set("m", m),
+        )
+        .unwrap()
+        .from_embeddings(base.view())
+        .unwrap();
+        let opath = dir.path().join(format!("ours_{metric}.index"));
+        ours.save(&opath).unwrap();
+        assert!(
+            std::fs::read(&opath).unwrap() == std::fs::read(&fpath).unwrap(),
+            "{metric}: graph with exact ties differs from faiss's"
+        );
+        for ef in [16usize, 64] {
+            let t = builder_factory("faiss", &Config::new().set("efSearch", ef))
+                .unwrap()
+                .from_index_file(&fpath)
+                .unwrap();
+            let out = dir.path().join("faiss.npz");
+            common::run_python(
+                &py,
+                "faiss_peer.py",
+                &[
+                    "search",
+                    fpath.to_str().unwrap(),
+                    qpath.to_str().unwrap(),
+                    &k.to_string(),
+                    out.to_str().unwrap(),
+                    &ef.to_string(),
+                ],
+            );
+            let (fi, fd) = load_npz(&out);
+            let r = t.query(queries.view(), k).unwrap();
+            assert_eq!(r.ids, fi, "{metric} ef={ef}: ids differ from faiss's");
+            assert_eq!(r.distances, fd, "{metric} ef={ef}");
+        }
+    }
+}

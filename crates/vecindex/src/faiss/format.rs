@@ -7,6 +7,7 @@
 use super::flat::FlatIndex;
 use super::hnsw::{HnswGraph, HnswIndex};
 use super::ivf::{DirectMap, IvfIndex};
+use super::sq::format::{read_sq_body, write_sq, SQ};
 use super::FaissIndex;
 use crate::error::{Error, Result};
 use crate::io::bytes::{ByteReader, ByteWriter};
@@ -208,6 +209,7 @@ fn read_record(r: &mut ByteReader<'_>, fourcc: [u8; 4]) -> Result<FaissIndex> {
         FLAT_L2 | FLAT_IP | FLAT_ANY => Ok(FaissIndex::Flat(read_flat_body(r, &fourcc)?)),
         IVF_FLAT | IVF_FLAT_LEGACY | IVF_FLAT_LEGACY_U8 => Ok(FaissIndex::Ivf(read_ivf_body(r, &fourcc)?)),
         HNSW_FLAT => Ok(FaissIndex::Hnsw(read_hnsw_body(r)?)),
+        SQ => Ok(FaissIndex::Sq(read_sq_body(r)?)),
         b"IHNp" | b"IHNs" | b"IHN2" | b"IHNc" | b"IHc2" | b"IHfP" | b"IH00" => Err(Error::Unsupported(format!(
             "faiss index type '{}' is not supported (vecindex reads HNSW over flat storage, 'IHNf')",
             cc_str(&fourcc)
@@ -301,6 +303,7 @@ pub fn write_index_as(index: &FaissIndex, id_map: Option<&[i64]>, idmap2: bool) 
 fn write_record(w: &mut ByteWriter, index: &FaissIndex) {
     match index {
         FaissIndex::Flat(f) => write_flat(w, f),
+        FaissIndex::Sq(s) => write_sq(w, s),
         FaissIndex::Ivf(ivf) => write_ivf(w, ivf),
         FaissIndex::Hnsw(h) => write_hnsw(w, h),
     }

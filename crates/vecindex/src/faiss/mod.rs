@@ -25,147 +25,39 @@ pub(crate) mod format;
 pub(crate) mod hnsw;
 pub(crate) mod ivf;
 pub(crate) mod kmeans;
+mod params;
 pub(crate) mod rng;
+pub(crate) mod sq;
 
 use crate::api::{
     check_ids, check_items, check_query, Builder, IndexInfo, Indexer, Neighbors, Progress,
 };
-use crate::config::{Config, Kind, Param, Resolved};
+use crate::config::{Config, Resolved};
 use crate::error::{Error, Result};
 use crate::metric::Metric;
 use crate::vectors::{Vectors, VectorsView};
 use flat::FlatIndex;
 use hnsw::HnswIndex;
 use ivf::IvfIndex;
+use sq::{QType, SqIndex};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const INT_MAX: i64 = i32::MAX as i64;
-
-pub(crate) const PARAMS: &[Param] = &[
-    Param {
-        name: "index_type",
-        aliases: &["type"],
-        kind: Kind::Choice(&["Flat", "HNSW", "IVF"]),
-    },
-    Param {
-        name: "metric",
-        aliases: &["metric_type"],
-        kind: Kind::Choice(&["L2", "IP"]),
-    },
-    Param {
-        name: "d",
-        aliases: &["dim"],
-        kind: Kind::Int {
-            min: 1,
-            max: 1 << 20,
-        },
-    },
-    Param {
-        name: "m",
-        aliases: &[],
-        kind: Kind::Int { min: 2, max: 512 },
-    },
-    Param {
-        name: "efSearch",
-        aliases: &[],
-        kind: Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-    },
-    Param {
-        name: "efConstruction",
-        aliases: &[],
-        kind: Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-    },
-    Param {
-        name: "nlists",
-        aliases: &["nlist"],
-        kind: Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-    },
-    Param {
-        name: "nprobe",
-        aliases: &[],
-        kind: Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-    },
-    // HNSW build threads (-1 or 0: all cores; the graph does not depend on it).
-    Param {
-        name: "threads",
-        aliases: &["n_jobs"],
-        kind: Kind::Int { min: -1, max: 4096 },
-    },
-];
-
-/// FAISS index kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IndexType {
-    /// Exact search over every stored vector (`IndexFlat`).
-    Flat,
-    /// A hierarchical navigable small-world graph over the stored vectors (`IndexHNSWFlat`).
-    Hnsw,
-    /// Inverted lists around k-means centroids, `nprobe` of them scanned per query
-    /// (`IndexIVFFlat`).
-    Ivf,
-}
-
-impl IndexType {
-    /// The name `index_type` takes and `IndexInfo` reports: "Flat", "HNSW" or "IVF".
-    pub fn name(self) -> &'static str {
-        match self {
-            IndexType::Flat => "Flat",
-            IndexType::Hnsw => "HNSW",
-            IndexType::Ivf => "IVF",
-        }
-    }
-
-    /// The parameters that only make sense for this kind.
-    fn own_params(self) -> &'static [&'static str] {
-        match self {
-            IndexType::Flat => &[],
-            IndexType::Hnsw => &["m", "efSearch", "efConstruction", "threads"],
-            IndexType::Ivf => &["nlists", "nprobe"],
-        }
-    }
-}
-
-const KIND_PARAMS: &[&str] = &[
-    "m",
-    "efSearch",
-    "efConstruction",
-    "nlists",
-    "nprobe",
-    "threads",
-];
-
-/// HNSW neighbours per node when `m` is not given (Torch-RecHub's default).
-pub const DEFAULT_M: usize = 32;
-
-/// HNSW build breadth when `efConstruction` is not given (faiss's default).
-pub const DEFAULT_EF_CONSTRUCTION: usize = 40;
-
-/// HNSW search breadth when `efSearch` is not given (faiss's default).
-pub const DEFAULT_EF_SEARCH: usize = 16;
-
-/// IVF lists when `nlists` is not given (the Torch-RecHub default).
-pub const DEFAULT_NLISTS: usize = 100;
+pub use params::{
+    parse_factory, IndexType, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M, DEFAULT_NLISTS,
+};
+pub(crate) use params::{KIND_PARAMS, PARAMS};
 
 pub use crate::config::default_nprobe;
 
 /// An index held by the faiss backend.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum FaissIndex {
     /// An exact index.
     Flat(FlatIndex),
+    /// An exhaustive index over scalar-quantized codes (`IndexScalarQuantizer`).
+    Sq(SqIndex),
     /// An IVF-Flat index.
     Ivf(IvfIndex),
     /// An HNSW index over flat storage.
@@ -177,6 +69,7 @@ impl FaissIndex {
     pub fn dim(&self) -> usize {
         match self {
             FaissIndex::Flat(f) => f.dim(),
+            FaissIndex::Sq(s) => s.dim(),
             FaissIndex::Ivf(i) => i.dim(),
             FaissIndex::Hnsw(h) => h.dim(),
         }
@@ -186,6 +79,7 @@ impl FaissIndex {
     pub fn len(&self) -> usize {
         match self {
             FaissIndex::Flat(f) => f.len(),
+            FaissIndex::Sq(s) => s.len(),
             FaissIndex::Ivf(i) => i.len(),
             FaissIndex::Hnsw(h) => h.len(),
         }
@@ -200,15 +94,27 @@ impl FaissIndex {
     pub fn metric(&self) -> Metric {
         match self {
             FaissIndex::Flat(f) => f.metric(),
+            FaissIndex::Sq(s) => s.metric(),
             FaissIndex::Ivf(i) => i.metric(),
             FaissIndex::Hnsw(h) => h.metric(),
+        }
+    }
+
+    /// The fourcc of the record a save writes.
+    pub fn fourcc(&self) -> &'static str {
+        match self {
+            FaissIndex::Flat(f) if f.metric() == Metric::L2 => "IxF2",
+            FaissIndex::Flat(_) => "IxFI",
+            FaissIndex::Sq(_) => "IxSQ",
+            FaissIndex::Ivf(_) => "IwFl",
+            FaissIndex::Hnsw(_) => "IHNf",
         }
     }
 
     /// Which of the three kinds this is.
     pub fn index_type(&self) -> IndexType {
         match self {
-            FaissIndex::Flat(_) => IndexType::Flat,
+            FaissIndex::Flat(_) | FaissIndex::Sq(_) => IndexType::Flat,
             FaissIndex::Ivf(_) => IndexType::Ivf,
             FaissIndex::Hnsw(_) => IndexType::Hnsw,
         }
@@ -255,7 +161,21 @@ impl FaissBuilder {
     /// From `key=value` settings; unknown keys, bad values and parameters that do not apply to
     /// the chosen `index_type` are errors.
     pub fn from_config(config: &Config) -> Result<Self> {
-        let r = Resolved::new("faiss", PARAMS, config)?;
+        let mut r = Resolved::new("faiss", PARAMS, config)?;
+        if let Some(factory) = r.text("factory").map(str::to_string) {
+            for (key, value) in parse_factory(&factory)? {
+                if let Some(given) = r.text(key).filter(|g| *g != value) {
+                    return Err(Error::InvalidParameter {
+                        key: key.to_string(),
+                        value: given.to_string(),
+                        reason: format!(
+                            "factory '{factory}' sets {key}={value}; drop one of the two"
+                        ),
+                    });
+                }
+                r = r.with("faiss", PARAMS, key, &value)?;
+            }
+        }
         let index_type = match r.text("index_type") {
             Some("HNSW") => IndexType::Hnsw,
             Some("IVF") => IndexType::Ivf,
@@ -311,6 +231,15 @@ impl FaissBuilder {
         Ok(self)
     }
 
+    /// The scalar quantizer `storage` asks for; `None` for plain vectors.
+    fn storage_codec(&self) -> Option<QType> {
+        match self.explicit.text("storage") {
+            Some("SQ8") => Some(QType::Sq8),
+            Some("SQfp16") => Some(QType::Fp16),
+            _ => None,
+        }
+    }
+
     fn check_params_apply(&self, t: IndexType) -> Result<()> {
         for name in self.explicit.names() {
             if KIND_PARAMS.contains(&name) && !t.own_params().contains(&name) {
@@ -341,9 +270,15 @@ impl FaissBuilder {
         }
         let dim = items.dim();
         let index = match self.index_type {
-            IndexType::Flat => {
-                FaissIndex::Flat(FlatIndex::from_parts(items.into_vec(), dim, self.metric))
-            }
+            IndexType::Flat => match self.storage_codec() {
+                None => FaissIndex::Flat(FlatIndex::from_parts(items.into_vec(), dim, self.metric)),
+                Some(qtype) => {
+                    let mut s = SqIndex::new(qtype, dim, self.metric);
+                    s.train(items.view())?;
+                    s.add(items.view())?;
+                    FaissIndex::Sq(s)
+                }
+            },
             IndexType::Ivf => {
                 let nlist = self
                     .explicit
@@ -415,11 +350,7 @@ impl FaissBuilder {
             }
         };
         // The record a save writes (what `info` reports of the saved file too).
-        let record = match (&index, self.metric) {
-            (FaissIndex::Hnsw(_), _) => "IHNf",
-            (_, Metric::L2) => "IxF2",
-            _ => "IxFI",
-        };
+        let record = index.fourcc();
         let format = match ids {
             Some(_) => format!("faiss IxMp({record})"),
             None => format!("faiss {record}"),
@@ -582,6 +513,7 @@ impl Indexer for FaissIndexer {
         check_query(queries, self.index.dim(), top_k)?;
         let mut raw = match &self.index {
             FaissIndex::Flat(f) => f.search(queries, top_k),
+            FaissIndex::Sq(s) => s.search(queries, top_k)?,
             FaissIndex::Ivf(i) => i.search(queries, top_k)?,
             FaissIndex::Hnsw(h) => h.search(queries, top_k)?,
         };
@@ -627,7 +559,7 @@ impl Indexer for FaissIndexer {
             custom_ids: self.id_map.is_some()
                 || matches!(&self.index, FaissIndex::Ivf(i) if !i.ids_are_row_numbers()),
             params: match &self.index {
-                FaissIndex::Flat(_) => BTreeMap::new(),
+                FaissIndex::Flat(_) | FaissIndex::Sq(_) => BTreeMap::new(),
                 FaissIndex::Ivf(i) => BTreeMap::from([
                     ("nlists".to_string(), i.nlist().to_string()),
                     ("nprobe".to_string(), i.nprobe().to_string()),

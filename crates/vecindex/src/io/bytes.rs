@@ -165,6 +165,11 @@ impl<'a> ByteReader<'a> {
             .collect())
     }
 
+    /// Reads `count` bytes, checked against the bytes left before allocating.
+    pub fn u8_vec(&mut self, count: u64, what: &str) -> Result<Vec<u8>> {
+        Ok(self.elems(count, 1, what)?.to_vec())
+    }
+
     /// Reads `count` little-endian `f64`s (8 bytes each), checked against the bytes left before
     /// allocating.
     pub fn f64_vec(&mut self, count: u64, what: &str) -> Result<Vec<f64>> {

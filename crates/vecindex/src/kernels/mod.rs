@@ -12,6 +12,7 @@ mod scalar;
 mod x86;
 
 pub mod gemm;
+pub mod sq;
 pub mod topk;
 
 use std::sync::OnceLock;

@@ -2,12 +2,14 @@
 //! selection heuristic, and faiss 1.15.1's deterministic batched (parallel) add.
 
 use super::graph::HnswGraph;
+use super::heaps::StdHeap;
 use super::search::{greedy, Cand, Points, Visited};
 use crate::faiss::rng::FaissRng;
 use rayon::prelude::*;
-use std::collections::BinaryHeap;
 
-/// faiss's `search_neighbors_to_add`: best-first search with `ef` results at `level`.
+/// faiss's `search_neighbors_to_add`: best-first search with `ef` results at `level`. Both
+/// queues are libstdc++ heaps ordered by key only, as in faiss, so equal keys are kept, dropped
+/// and returned exactly where faiss's are. Returns the results heap (top = farthest).
 fn search_to_add(
     g: &HnswGraph,
     p: &Points<'_>,
@@ -16,15 +18,15 @@ fn search_to_add(
     level: usize,
     ef: usize,
     vis: &mut Visited,
-) -> Vec<Cand> {
+) -> StdHeap<false> {
     vis.reset(g.ntotal());
-    let mut cand: BinaryHeap<std::cmp::Reverse<Cand>> = BinaryHeap::new();
-    let mut res: BinaryHeap<Cand> = BinaryHeap::new();
-    cand.push(std::cmp::Reverse(Cand(dep, ep as i32)));
+    let mut cand: StdHeap<true> = StdHeap::new();
+    let mut res: StdHeap<false> = StdHeap::new();
+    cand.push(Cand(dep, ep as i32));
     res.push(Cand(dep, ep as i32));
     vis.insert(ep);
-    while let Some(&std::cmp::Reverse(c)) = cand.peek() {
-        if c.0 > res.peek().expect("non-empty").0 {
+    while let Some(c) = cand.top() {
+        if c.0 > res.top().expect("non-empty").0 {
             break;
         }
         cand.pop();
@@ -41,9 +43,9 @@ fn search_to_add(
         }
         p.keys(q, &fresh, &mut keys);
         for (&v, &dv) in fresh.iter().zip(&keys) {
-            if res.len() < ef || res.peek().expect("non-empty").0 > dv {
+            if res.len() < ef || res.top().expect("non-empty").0 > dv {
                 res.push(Cand(dv, v));
-                cand.push(std::cmp::Reverse(Cand(dv, v)));
+                cand.push(Cand(dv, v));
                 if res.len() > ef {
                     res.pop();
                 }
@@ -52,14 +54,15 @@ fn search_to_add(
         vis.fresh = fresh;
         vis.keys = keys;
     }
-    res.into_vec()
+    res
 }
 
-/// faiss's neighbour-selection heuristic over `items` sorted closest first: keep `v` unless an
-/// already-kept `u` is closer to `v` than the base point is; stop at `max_size`.
-fn heuristic(p: &Points<'_>, sorted: &[Cand], max_size: usize) -> Vec<Cand> {
+/// faiss's neighbour-selection heuristic over candidates in the order given (closest first):
+/// keep `v` unless an already-kept `u` is strictly closer to `v` than the base point is; stop
+/// at `max_size`.
+fn heuristic(p: &Points<'_>, sorted: impl Iterator<Item = Cand>, max_size: usize) -> Vec<Cand> {
     let mut out: Vec<Cand> = Vec::with_capacity(max_size);
-    for &c in sorted {
+    for c in sorted {
         let vrow = p.row(c.1 as usize);
         // Keep v unless some kept u is strictly closer to v than the base point is (NaN: keep).
         let dominated = |u: &Cand| {
@@ -75,7 +78,10 @@ fn heuristic(p: &Points<'_>, sorted: &[Cand], max_size: usize) -> Vec<Cand> {
     out
 }
 
-/// Phase A for one point: its new lists per level (farthest first, -1 padded) against the frozen graph.
+/// Phase A for one point: its new lists per level (farthest first, -1 padded) against the
+/// frozen graph. The hand-over from the search to the heuristic and to the list goes through
+/// the same heap round trips as faiss's (`shrink_neighbor_list`), which fixes where equal
+/// keys land.
 fn forward_links(
     g: &HnswGraph,
     p: &Points<'_>,
@@ -95,16 +101,21 @@ fn forward_links(
     while level >= 0 {
         let l = level as usize;
         let mut found = search_to_add(g, p, q, (nearest, dn), l, g.ef_construction, vis);
-        found.sort();
         let nb = g.nb_neighbors(l);
-        let kept = if found.len() < nb {
-            found
-        } else {
-            heuristic(p, &found, nb)
-        };
-        let mut list: Vec<i32> = kept
-            .iter()
-            .rev()
+        if found.len() >= nb {
+            // Farthest-first pops into a min-heap, whose nearest-first pops feed the heuristic;
+            // the kept ones go back into a max-heap in kept order.
+            let mut closest_first: StdHeap<true> = StdHeap::new();
+            while let Some(c) = found.pop() {
+                closest_first.push(c);
+            }
+            let kept = heuristic(p, std::iter::from_fn(|| closest_first.pop()), nb);
+            found = StdHeap::new();
+            for c in kept {
+                found.push(c);
+            }
+        }
+        let mut list: Vec<i32> = std::iter::from_fn(|| found.pop())
             .map(|c| c.1)
             .filter(|&v| v as usize != pt)
             .collect();
@@ -142,7 +153,10 @@ fn merge_reverse(
         arr.sort();
         let headroom = 0.2f32;
         let pruned = ((cap as f32 - cap as f32 * headroom) as usize).max(1);
-        cands = heuristic(p, &arr, pruned).iter().map(|c| c.1).collect();
+        cands = heuristic(p, arr.into_iter(), pruned)
+            .iter()
+            .map(|c| c.1)
+            .collect();
     }
     cands.resize(cap, -1);
     cands

@@ -7,6 +7,7 @@
 
 mod build;
 mod graph;
+mod heaps;
 mod search;
 
 pub use graph::HnswGraph;

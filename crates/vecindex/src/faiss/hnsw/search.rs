@@ -1,7 +1,8 @@
 //! HNSW search: distance keys and prefetch over the stored points, the candidate and visited
-//! structures, greedy descent, faiss's MinimaxHeap, and the single and batch query search.
+//! structures, greedy descent, and the single and batch query search.
 
 use super::graph::HnswGraph;
+use super::heaps::MinimaxHeap;
 use crate::exact::RawResults;
 use crate::kernels::{self, topk::TieOrder, topk::TopK};
 use crate::metric::Metric;
@@ -77,7 +78,7 @@ impl<'a> Points<'a> {
 }
 
 /// A total order on (key, id) for heaps (keys are never NaN for validated input).
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Cand(pub(super) f32, pub(super) i32);
 impl Eq for Cand {}
 impl PartialOrd for Cand {
@@ -159,131 +160,6 @@ pub(super) fn greedy(
     }
 }
 
-/// faiss's MinimaxHeap: a max-heap of (key, id) with capacity `n`, a min-pop that leaves the
-/// popped entry in the array (id -1), and a count of entries better than a threshold.
-struct MinimaxHeap {
-    n: usize,
-    ids: Vec<i32>,
-    dis: Vec<f32>,
-    /// `dis` with popped entries set to +inf, so the minimum search is a plain vector scan.
-    live: Vec<f32>,
-    nvalid: usize,
-}
-
-impl MinimaxHeap {
-    /// A heap of at most `n` entries; memory for `max_items` (no search holds more entries than
-    /// the graph has nodes, so an efSearch far beyond n allocates only what can be used).
-    fn new(n: usize, max_items: usize) -> Self {
-        let cap = n.min(max_items);
-        MinimaxHeap {
-            n,
-            ids: Vec::with_capacity(cap),
-            dis: Vec::with_capacity(cap),
-            live: Vec::with_capacity(cap),
-            nvalid: 0,
-        }
-    }
-
-    fn swap(&mut self, a: usize, b: usize) {
-        self.ids.swap(a, b);
-        self.dis.swap(a, b);
-        self.live.swap(a, b);
-    }
-
-    fn push(&mut self, i: i32, v: f32) {
-        if self.ids.len() == self.n {
-            if v >= self.dis[0] {
-                return;
-            }
-            if self.ids[0] != -1 {
-                self.nvalid -= 1;
-            }
-            // Pop the max (root), then push.
-            let last = self.ids.len() - 1;
-            self.swap(0, last);
-            self.ids.pop();
-            self.dis.pop();
-            self.live.pop();
-            self.sift_down(0);
-        }
-        self.ids.push(i);
-        self.dis.push(v);
-        self.live.push(v);
-        let mut c = self.ids.len() - 1;
-        while c > 0 {
-            let p = (c - 1) / 2;
-            if self.dis[c] > self.dis[p] {
-                self.swap(c, p);
-                c = p;
-            } else {
-                break;
-            }
-        }
-        self.nvalid += 1;
-    }
-
-    fn sift_down(&mut self, mut i: usize) {
-        let n = self.ids.len();
-        loop {
-            let l = 2 * i + 1;
-            if l >= n {
-                break;
-            }
-            let r = l + 1;
-            let c = if r < n && self.dis[r] > self.dis[l] {
-                r
-            } else {
-                l
-            };
-            if self.dis[c] > self.dis[i] {
-                self.swap(c, i);
-                i = c;
-            } else {
-                break;
-            }
-        }
-    }
-
-    /// The valid entry with the smallest key (the last one on ties, as faiss scans), invalidated.
-    fn pop_min(&mut self) -> Option<(i32, f32)> {
-        if self.nvalid == 0 {
-            return None;
-        }
-        // Lane-wise minimum (vectorises), then the last position holding it.
-        let mut lanes = [f32::INFINITY; 8];
-        let chunks = self.live.chunks_exact(8);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for l in 0..8 {
-                lanes[l] = if c[l] < lanes[l] { c[l] } else { lanes[l] };
-            }
-        }
-        let mut m = lanes
-            .iter()
-            .copied()
-            .fold(f32::INFINITY, |a, b| if b < a { b } else { a });
-        for &v in rest {
-            if v < m {
-                m = v;
-            }
-        }
-        // Valid entries can be +inf (NaN keys are stored as +inf): fall back to the first valid one.
-        let b = match self.live.iter().rposition(|&v| v == m && m < f32::INFINITY) {
-            Some(b) => b,
-            None => self.ids.iter().rposition(|&id| id != -1)?,
-        };
-        let id = self.ids[b];
-        self.ids[b] = -1;
-        self.live[b] = f32::INFINITY;
-        self.nvalid -= 1;
-        Some((id, self.dis[b]))
-    }
-
-    fn count_below(&self, t: f32) -> usize {
-        self.dis.iter().filter(|&&d| d < t).count()
-    }
-}
-
 /// Search state reused across queries on one thread.
 pub struct SearchScratch {
     vis: Visited,
@@ -322,7 +198,7 @@ pub fn search_one(
         (nearest, dn) = greedy(g, p, q, level, nearest, dn);
     }
     let ef = ef_search.max(k);
-    let mut heap = MinimaxHeap::new(ef, g.ntotal());
+    let mut heap = MinimaxHeap::new(ef, g.ntotal(), p.metric);
     scratch.vis.reset(g.ntotal());
     heap.push(nearest as i32, dn);
     res.push(dn, nearest as i64);
