@@ -13,7 +13,7 @@ fn main() -> vecindex::Result<()> {
     let efc = a.get(3).and_then(|v| v.parse().ok()).unwrap_or(40);
     let t = Instant::now();
     let mut h = HnswIndex::new(base.dim(), Metric::L2, m, efc, 16);
-    h.add(base.view(), &|_, _| {});
+    h.add(base.view(), &|_, _| {}).unwrap();
     println!(
         "build {} x {} M={m} efC={efc}: {:.2}s",
         base.rows(),

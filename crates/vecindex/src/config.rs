@@ -78,7 +78,6 @@ pub(crate) enum Kind {
     #[cfg_attr(not(feature = "milvus"), allow(dead_code))]
     Text,
     /// A real number in `min..=max` (e.g. a timeout in seconds).
-    #[cfg_attr(not(feature = "milvus"), allow(dead_code))]
     Float { min: f64, max: f64 },
 }
 
@@ -165,7 +164,6 @@ impl Resolved {
     }
 
     /// A real-number parameter, if set.
-    #[cfg_attr(not(feature = "milvus"), allow(dead_code))]
     pub fn float(&self, name: &str) -> Option<f64> {
         self.values
             .get(name)

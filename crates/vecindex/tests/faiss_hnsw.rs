@@ -82,7 +82,8 @@ fn builds_are_byte_identical_to_faiss() {
                 idx.add(
                     VectorsView::new(&base[start * d..(start + n) * d], d).unwrap(),
                     &|_, _| {},
-                );
+                )
+                .unwrap();
                 start += n;
             }
         }

@@ -30,7 +30,7 @@ fn ours_hnsw(
         };
         let t = Instant::now();
         let mut h = vecindex::internals::HnswIndex::new(ds.base.dim(), metric, m, efc, 16);
-        h.add(ds.base.view(), &|_, _| {});
+        h.add(ds.base.view(), &|_, _| {})?;
         let build_s = t.elapsed().as_secs_f64();
         let q = ds.queries.view();
         let mut search = Vec::new();

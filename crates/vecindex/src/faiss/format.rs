@@ -5,8 +5,9 @@
 //! side, so a field read is visibly the field written (docs/file-formats.md follows this order).
 
 use super::flat::FlatIndex;
-use super::hnsw::{HnswGraph, HnswIndex};
+use super::hnsw::{HnswGraph, HnswIndex, HnswStorage};
 use super::ivf::{DirectMap, IvfIndex};
+use super::refine::{check_k_factor, RefineIndex};
 use super::sq::format::{read_sq_body, write_sq, SQ};
 use super::FaissIndex;
 use crate::error::{Error, Result};
@@ -27,6 +28,10 @@ pub const ID_MAP2: &[u8; 4] = b"IxM2";
 pub const IVF_FLAT: &[u8; 4] = b"IwFl";
 /// Fourcc of `IndexHNSWFlat` (an HNSW graph over flat storage), the only HNSW record read.
 pub const HNSW_FLAT: &[u8; 4] = b"IHNf";
+/// fourcc of an `IndexRefine` / `IndexRefineFlat`.
+pub const REFINE_FLAT: &[u8; 4] = b"IxRF";
+/// fourcc of an `IndexHNSWSQ` (HNSW over scalar-quantizer storage).
+pub const HNSW_SQ: &[u8; 4] = b"IHNs";
 /// Fourcc of the legacy `IndexIVFFlat` with `f32` list vectors: read only, saved as `IwFl`.
 pub const IVF_FLAT_LEGACY: &[u8; 4] = b"IvFl";
 /// Fourcc of the legacy `IndexIVFFlat` with list vectors stored as bytes: read only, saved as
@@ -208,10 +213,11 @@ fn read_record(r: &mut ByteReader<'_>, fourcc: [u8; 4]) -> Result<FaissIndex> {
     match &fourcc {
         FLAT_L2 | FLAT_IP | FLAT_ANY => Ok(FaissIndex::Flat(read_flat_body(r, &fourcc)?)),
         IVF_FLAT | IVF_FLAT_LEGACY | IVF_FLAT_LEGACY_U8 => Ok(FaissIndex::Ivf(read_ivf_body(r, &fourcc)?)),
-        HNSW_FLAT => Ok(FaissIndex::Hnsw(read_hnsw_body(r)?)),
+        HNSW_FLAT | HNSW_SQ => Ok(FaissIndex::Hnsw(read_hnsw_body(r)?)),
         SQ => Ok(FaissIndex::Sq(read_sq_body(r)?)),
-        b"IHNp" | b"IHNs" | b"IHN2" | b"IHNc" | b"IHc2" | b"IHfP" | b"IH00" => Err(Error::Unsupported(format!(
-            "faiss index type '{}' is not supported (vecindex reads HNSW over flat storage, 'IHNf')",
+        REFINE_FLAT => Ok(FaissIndex::Refine(Box::new(read_refine_body(r)?))),
+        b"IHNp" | b"IHN2" | b"IHNc" | b"IHc2" | b"IHfP" | b"IH00" => Err(Error::Unsupported(format!(
+            "faiss index type '{}' is not supported (vecindex reads HNSW over flat or scalar-quantizer storage, 'IHNf' / 'IHNs')",
             cc_str(&fourcc)
         ))),
         ID_MAP | ID_MAP2 => Err(r.error("nested IndexIDMap records are not supported")),
@@ -304,9 +310,49 @@ fn write_record(w: &mut ByteWriter, index: &FaissIndex) {
     match index {
         FaissIndex::Flat(f) => write_flat(w, f),
         FaissIndex::Sq(s) => write_sq(w, s),
+        FaissIndex::Refine(rf) => write_refine(w, rf),
         FaissIndex::Ivf(ivf) => write_ivf(w, ivf),
         FaissIndex::Hnsw(h) => write_hnsw(w, h),
     }
+}
+
+/// IndexRefine body: header, the base record, a flat refine record, `k_factor`. The base may
+/// be any record we read except another wrapper (which also bounds the recursion).
+fn read_refine_body(r: &mut ByteReader<'_>) -> Result<RefineIndex> {
+    read_header(r)?;
+    let cc = r.fourcc("refine base fourcc")?;
+    if &cc == REFINE_FLAT || &cc == ID_MAP || &cc == ID_MAP2 {
+        return Err(r.error(format!(
+            "an IndexRefine over '{}' is not supported (nested wrappers)",
+            cc_str(&cc)
+        )));
+    }
+    let base = read_record(r, cc)?;
+    let cc = r.fourcc("refine index fourcc")?;
+    if &cc != FLAT_L2 && &cc != FLAT_IP && &cc != FLAT_ANY {
+        return Err(Error::Unsupported(format!(
+            "IndexRefine with a '{}' refine index is not supported (flat refine indexes only, \
+             IndexRefineFlat)",
+            cc_str(&cc)
+        )));
+    }
+    let refine = read_flat_body(r, &cc)?;
+    let k_factor = r.f32("k_factor")?;
+    check_k_factor(k_factor).map_err(|e| r.error(e))?;
+    RefineIndex::new(base, refine, k_factor).map_err(|e| r.error(e))
+}
+
+fn write_refine(w: &mut ByteWriter, rf: &RefineIndex) {
+    let h = Header {
+        d: rf.dim(),
+        ntotal: rf.len(),
+        is_trained: rf.base.is_trained(),
+        metric: rf.metric(),
+    };
+    write_header(w, REFINE_FLAT, &h);
+    write_record(w, &rf.base);
+    write_flat(w, &rf.refine);
+    w.f32(rf.k_factor);
 }
 
 fn read_hnsw_body(r: &mut ByteReader<'_>) -> Result<HnswIndex> {
@@ -350,13 +396,18 @@ fn read_hnsw_body(r: &mut ByteReader<'_>) -> Result<HnswIndex> {
                 .into(),
         ));
     }
-    if &cc != FLAT_L2 && &cc != FLAT_IP && &cc != FLAT_ANY {
-        return Err(Error::Unsupported(format!(
-            "HNSW storage of type '{}' is not supported",
-            cc_str(&cc)
-        )));
-    }
-    let storage = read_flat_body(r, &cc)?;
+    // faiss does not check the storage against the outer fourcc (an IHNs relabelled IHNf
+    // searches the same); neither do we.
+    let storage = match &cc {
+        FLAT_L2 | FLAT_IP | FLAT_ANY => HnswStorage::Flat(read_flat_body(r, &cc)?),
+        SQ => HnswStorage::Sq(read_sq_body(r)?),
+        _ => {
+            return Err(Error::Unsupported(format!(
+                "HNSW storage of type '{}' is not supported (flat or scalar-quantizer storage)",
+                cc_str(&cc)
+            )))
+        }
+    };
     if storage.len() != h.ntotal || storage.dim() != h.d || storage.metric() != h.metric {
         return Err(r.error(format!(
             "HNSW storage (n={}, d={}, {}) disagrees with the header (n={}, d={}, {})",
@@ -376,10 +427,17 @@ fn write_hnsw(w: &mut ByteWriter, idx: &HnswIndex) {
     let h = Header {
         d: idx.dim(),
         ntotal: idx.len(),
-        is_trained: true,
+        is_trained: match &idx.storage {
+            HnswStorage::Flat(_) => true,
+            HnswStorage::Sq(s) => s.sq.is_trained(),
+        },
         metric: idx.metric(),
     };
-    write_header(w, HNSW_FLAT, &h);
+    let cc = match &idx.storage {
+        HnswStorage::Flat(_) => HNSW_FLAT,
+        HnswStorage::Sq(_) => HNSW_SQ,
+    };
+    write_header(w, cc, &h);
     w.u64(g.assign_probas.len() as u64);
     for p in &g.assign_probas {
         w.bytes(&p.to_le_bytes());
@@ -397,7 +455,10 @@ fn write_hnsw(w: &mut ByteWriter, idx: &HnswIndex) {
     w.i32(g.ef_construction as i32);
     w.i32(g.ef_search as i32);
     w.i32(1); // upper_beam, deprecated, always 1
-    write_flat(w, &idx.storage);
+    match &idx.storage {
+        HnswStorage::Flat(f) => write_flat(w, f),
+        HnswStorage::Sq(s) => write_sq(w, s),
+    }
 }
 
 /// A count that is also a loop bound: it must fit what is left of the file at `min_bytes` each.

@@ -26,6 +26,7 @@ pub(crate) mod hnsw;
 pub(crate) mod ivf;
 pub(crate) mod kmeans;
 mod params;
+pub(crate) mod refine;
 pub(crate) mod rng;
 pub(crate) mod sq;
 
@@ -34,11 +35,13 @@ use crate::api::{
 };
 use crate::config::{Config, Resolved};
 use crate::error::{Error, Result};
+use crate::exact::RawResults;
 use crate::metric::Metric;
 use crate::vectors::{Vectors, VectorsView};
 use flat::FlatIndex;
-use hnsw::HnswIndex;
+use hnsw::{HnswIndex, HnswStorage};
 use ivf::IvfIndex;
+use refine::RefineIndex;
 use sq::{QType, SqIndex};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,6 +61,8 @@ pub enum FaissIndex {
     Flat(FlatIndex),
     /// An exhaustive index over scalar-quantized codes (`IndexScalarQuantizer`).
     Sq(SqIndex),
+    /// A base index whose candidates are re-ranked with the exact vectors (`IndexRefineFlat`).
+    Refine(Box<RefineIndex>),
     /// An IVF-Flat index.
     Ivf(IvfIndex),
     /// An HNSW index over flat storage.
@@ -70,6 +75,7 @@ impl FaissIndex {
         match self {
             FaissIndex::Flat(f) => f.dim(),
             FaissIndex::Sq(s) => s.dim(),
+            FaissIndex::Refine(r) => r.dim(),
             FaissIndex::Ivf(i) => i.dim(),
             FaissIndex::Hnsw(h) => h.dim(),
         }
@@ -80,6 +86,7 @@ impl FaissIndex {
         match self {
             FaissIndex::Flat(f) => f.len(),
             FaissIndex::Sq(s) => s.len(),
+            FaissIndex::Refine(r) => r.len(),
             FaissIndex::Ivf(i) => i.len(),
             FaissIndex::Hnsw(h) => h.len(),
         }
@@ -95,8 +102,127 @@ impl FaissIndex {
         match self {
             FaissIndex::Flat(f) => f.metric(),
             FaissIndex::Sq(s) => s.metric(),
+            FaissIndex::Refine(r) => r.metric(),
             FaissIndex::Ivf(i) => i.metric(),
             FaissIndex::Hnsw(h) => h.metric(),
+        }
+    }
+
+    /// True for an IVF (also as a refine base) whose lists hold ids other than row numbers.
+    fn has_custom_list_ids(&self) -> bool {
+        match self {
+            FaissIndex::Ivf(i) => !i.ids_are_row_numbers(),
+            FaissIndex::Refine(r) => r.base.has_custom_list_ids(),
+            _ => false,
+        }
+    }
+
+    /// True when the index can be searched (its quantizer, if any, is trained).
+    pub fn is_trained(&self) -> bool {
+        match self {
+            FaissIndex::Sq(s) => s.sq.is_trained(),
+            FaissIndex::Hnsw(h) => match &h.storage {
+                HnswStorage::Sq(s) => s.sq.is_trained(),
+                HnswStorage::Flat(_) => true,
+            },
+            FaissIndex::Refine(r) => r.base.is_trained(),
+            FaissIndex::Flat(_) | FaissIndex::Ivf(_) => true,
+        }
+    }
+
+    /// How vectors are stored: `Flat` (f32), `SQ8` or `SQfp16`.
+    pub fn storage_name(&self) -> &'static str {
+        match self {
+            FaissIndex::Sq(s) => s.sq.qtype.token(),
+            FaissIndex::Hnsw(h) => match &h.storage {
+                HnswStorage::Sq(s) => s.sq.qtype.token(),
+                HnswStorage::Flat(_) => "Flat",
+            },
+            FaissIndex::Refine(r) => r.base.storage_name(),
+            FaissIndex::Flat(_) | FaissIndex::Ivf(_) => "Flat",
+        }
+    }
+
+    /// Bytes the index holds in memory (vectors or codes, graph links, ids; as faiss lays them
+    /// out, without our caches).
+    pub fn memory_bytes(&self) -> usize {
+        let f32s = |n: usize, d: usize| n * d * 4;
+        match self {
+            FaissIndex::Flat(f) => f32s(f.len(), f.dim()),
+            FaissIndex::Sq(s) => s.codes().len() + s.sq.trained.len() * 4,
+            FaissIndex::Ivf(i) => f32s(i.len(), i.dim()) + i.len() * 8 + f32s(i.nlist(), i.dim()),
+            FaissIndex::Hnsw(h) => {
+                let storage = match &h.storage {
+                    HnswStorage::Flat(f) => f32s(f.len(), f.dim()),
+                    HnswStorage::Sq(s) => s.codes().len() + s.sq.trained.len() * 4,
+                };
+                storage + h.graph.neighbors.len() * 4 + h.graph.offsets.len() * 8 + h.len() * 4
+            }
+            FaissIndex::Refine(r) => r.base.memory_bytes() + f32s(r.refine.len(), r.refine.dim()),
+        }
+    }
+
+    /// The parameters `info` reports: the kind's own, the storage and the memory per vector.
+    fn params(&self) -> BTreeMap<String, String> {
+        let mut p = match self {
+            FaissIndex::Flat(_) | FaissIndex::Sq(_) => BTreeMap::new(),
+            FaissIndex::Ivf(i) => BTreeMap::from([
+                ("nlists".to_string(), i.nlist().to_string()),
+                ("nprobe".to_string(), i.nprobe().to_string()),
+            ]),
+            FaissIndex::Hnsw(h) => BTreeMap::from([
+                ("m".to_string(), h.graph.m().to_string()),
+                (
+                    "efConstruction".to_string(),
+                    h.graph.ef_construction.to_string(),
+                ),
+                ("efSearch".to_string(), h.ef_search().to_string()),
+            ]),
+            FaissIndex::Refine(r) => {
+                let mut p = r.base.params();
+                p.insert("refine".into(), "Flat".into());
+                p.insert("k_factor".into(), r.k_factor.to_string());
+                p
+            }
+        };
+        p.insert("storage".into(), self.storage_name().into());
+        if !self.is_empty() {
+            p.insert(
+                "bytes_per_vector".into(),
+                format!("{:.1}", self.memory_bytes() as f64 / self.len() as f64),
+            );
+        }
+        p
+    }
+
+    /// Applies a query-time parameter (`nprobe`, `efSearch`, `k_factor`; a refine index passes
+    /// its base's through); `None` when this kind has no such parameter.
+    fn set_query_param(&mut self, name: &str, r: &Resolved) -> Option<Result<()>> {
+        match (self, name) {
+            (FaissIndex::Ivf(ivf), "nprobe") => {
+                ivf.set_nprobe(r.int(name).expect("checked") as usize);
+                Some(Ok(()))
+            }
+            (FaissIndex::Hnsw(h), "efSearch") => {
+                h.set_ef_search(r.int(name).expect("checked") as usize);
+                Some(Ok(()))
+            }
+            (FaissIndex::Refine(rf), "k_factor") => {
+                Some(rf.set_k_factor(r.float(name).expect("checked") as f32))
+            }
+            (FaissIndex::Refine(rf), _) => rf.base.set_query_param(name, r),
+            _ => None,
+        }
+    }
+
+    /// Top-k from whichever index this is (queries validated).
+    pub(crate) fn search_raw(&self, queries: VectorsView<'_>, k: usize) -> Result<RawResults> {
+        match self {
+            FaissIndex::Flat(f) => Ok(f.search(queries, k)),
+            FaissIndex::Sq(s) => s.search(queries, k),
+            FaissIndex::Ivf(i) => i.search(queries, k),
+            FaissIndex::Hnsw(h) => h.search(queries, k),
+            FaissIndex::Refine(r) => r.search(queries, k),
         }
     }
 
@@ -106,8 +232,12 @@ impl FaissIndex {
             FaissIndex::Flat(f) if f.metric() == Metric::L2 => "IxF2",
             FaissIndex::Flat(_) => "IxFI",
             FaissIndex::Sq(_) => "IxSQ",
+            FaissIndex::Refine(_) => "IxRF",
             FaissIndex::Ivf(_) => "IwFl",
-            FaissIndex::Hnsw(_) => "IHNf",
+            FaissIndex::Hnsw(h) => match h.storage {
+                HnswStorage::Flat(_) => "IHNf",
+                HnswStorage::Sq(_) => "IHNs",
+            },
         }
     }
 
@@ -115,6 +245,7 @@ impl FaissIndex {
     pub fn index_type(&self) -> IndexType {
         match self {
             FaissIndex::Flat(_) | FaissIndex::Sq(_) => IndexType::Flat,
+            FaissIndex::Refine(r) => r.base.index_type(),
             FaissIndex::Ivf(_) => IndexType::Ivf,
             FaissIndex::Hnsw(_) => IndexType::Hnsw,
         }
@@ -262,16 +393,36 @@ impl FaissBuilder {
     }
 
     /// Builds a typed indexer (the trait method boxes this).
-    pub fn build(&self, items: Vectors, ids: Option<Vec<i64>>) -> Result<FaissIndexer> {
+    pub fn build(&self, mut items: Vectors, ids: Option<Vec<i64>>) -> Result<FaissIndexer> {
         self.check_params_apply(self.index_type)?;
         check_items(items.view(), self.explicit.int("d").map(|d| d as usize))?;
         if let Some(ids) = &ids {
             check_ids(ids, items.rows())?;
         }
         let dim = items.dim();
+        let refine = self.explicit.text("refine") == Some("Flat");
+        if refine && self.storage_codec().is_none() {
+            return Err(Error::InvalidParameter {
+                key: "refine".into(),
+                value: "Flat".into(),
+                reason: "re-ranking needs a quantized storage to refine (storage=SQ8 or SQfp16)"
+                    .into(),
+            });
+        }
+        if !refine && self.explicit.is_set("k_factor") {
+            return Err(Error::InvalidParameter {
+                key: "k_factor".into(),
+                value: self.explicit.text("k_factor").unwrap_or("").into(),
+                reason: "applies to refine indexes only (refine=Flat)".into(),
+            });
+        }
         let index = match self.index_type {
             IndexType::Flat => match self.storage_codec() {
-                None => FaissIndex::Flat(FlatIndex::from_parts(items.into_vec(), dim, self.metric)),
+                // Refine needs a quantized storage (checked above): the rows can move.
+                None => {
+                    let rows = std::mem::replace(&mut items, Vectors::new(Vec::new(), dim)?);
+                    FaissIndex::Flat(FlatIndex::from_parts(rows.into_vec(), dim, self.metric))
+                }
                 Some(qtype) => {
                     let mut s = SqIndex::new(qtype, dim, self.metric);
                     s.train(items.view())?;
@@ -329,12 +480,16 @@ impl FaissBuilder {
                     .int("efSearch")
                     .map(|v| v as usize)
                     .unwrap_or(DEFAULT_EF_SEARCH);
-                let build = || {
-                    let mut h = HnswIndex::new(dim, self.metric, m, efc, efs);
+                let build = || -> Result<HnswIndex> {
+                    let mut h = match self.storage_codec() {
+                        None => HnswIndex::new(dim, self.metric, m, efc, efs),
+                        Some(qtype) => HnswIndex::new_sq(qtype, dim, self.metric, m, efc, efs),
+                    };
+                    h.train(items.view())?;
                     h.add(items.view(), &|done, total| {
                         self.report("HNSW build", done, total)
-                    });
-                    h
+                    })?;
+                    Ok(h)
                 };
                 let h = match self.explicit.int("threads") {
                     Some(t) if t > 0 => rayon::ThreadPoolBuilder::new()
@@ -343,11 +498,21 @@ impl FaissBuilder {
                         .map_err(|e| {
                             Error::invalid(format!("cannot start {t} build threads: {e}"))
                         })?
-                        .install(build),
-                    _ => build(),
+                        .install(build)?,
+                    _ => build()?,
                 };
                 FaissIndex::Hnsw(h)
             }
+        };
+        let index = if refine {
+            let k_factor = self
+                .explicit
+                .float("k_factor")
+                .map_or(refine::DEFAULT_K_FACTOR, |k| k as f32);
+            let exact = FlatIndex::from_parts(items.into_vec(), dim, self.metric);
+            FaissIndex::Refine(Box::new(RefineIndex::new(index, exact, k_factor)?))
+        } else {
+            index
         };
         // The record a save writes (what `info` reports of the saved file too).
         let record = index.fourcc();
@@ -397,11 +562,18 @@ impl FaissBuilder {
         }
         self.check_params_apply(index.index_type())?;
         let mut index = index;
-        if let (FaissIndex::Ivf(ivf), Some(np)) = (&mut index, self.explicit.int("nprobe")) {
-            ivf.set_nprobe(np as usize);
-        }
-        if let (FaissIndex::Hnsw(h), Some(ef)) = (&mut index, self.explicit.int("efSearch")) {
-            h.set_ef_search(ef as usize);
+        for name in ["nprobe", "efSearch", "k_factor"] {
+            if self.explicit.is_set(name) {
+                index
+                    .set_query_param(name, &self.explicit)
+                    .unwrap_or_else(|| {
+                        Err(Error::invalid(format!(
+                            "{src} holds a faiss {} index without {name} (k_factor applies to \
+                         refine indexes)",
+                            index.fourcc()
+                        )))
+                    })?;
+            }
         }
         if let Some(ids) = &read.id_map {
             // Files written elsewhere could repeat ids or use -1; we refuse what we would not build.
@@ -511,12 +683,7 @@ impl FaissIndexer {
 impl Indexer for FaissIndexer {
     fn query(&self, queries: VectorsView<'_>, top_k: usize) -> Result<Neighbors> {
         check_query(queries, self.index.dim(), top_k)?;
-        let mut raw = match &self.index {
-            FaissIndex::Flat(f) => f.search(queries, top_k),
-            FaissIndex::Sq(s) => s.search(queries, top_k)?,
-            FaissIndex::Ivf(i) => i.search(queries, top_k)?,
-            FaissIndex::Hnsw(h) => h.search(queries, top_k)?,
-        };
+        let mut raw = self.index.search_raw(queries, top_k)?;
         if let Some(map) = &self.id_map {
             for id in raw.ids.iter_mut().filter(|i| **i >= 0) {
                 *id = map[*id as usize];
@@ -556,23 +723,8 @@ impl Indexer for FaissIndexer {
             higher_is_better: self.index.metric().higher_is_better(),
             dim: self.index.dim(),
             n: self.index.len(),
-            custom_ids: self.id_map.is_some()
-                || matches!(&self.index, FaissIndex::Ivf(i) if !i.ids_are_row_numbers()),
-            params: match &self.index {
-                FaissIndex::Flat(_) | FaissIndex::Sq(_) => BTreeMap::new(),
-                FaissIndex::Ivf(i) => BTreeMap::from([
-                    ("nlists".to_string(), i.nlist().to_string()),
-                    ("nprobe".to_string(), i.nprobe().to_string()),
-                ]),
-                FaissIndex::Hnsw(h) => BTreeMap::from([
-                    ("m".to_string(), h.graph.m().to_string()),
-                    (
-                        "efConstruction".to_string(),
-                        h.graph.ef_construction.to_string(),
-                    ),
-                    ("efSearch".to_string(), h.ef_search().to_string()),
-                ]),
-            },
+            custom_ids: self.id_map.is_some() || self.index.has_custom_list_ids(),
+            params: self.index.params(),
             warnings: self.warnings_now(),
         }
     }
@@ -581,22 +733,15 @@ impl Indexer for FaissIndexer {
         let cfg = Config::new().set(key, value);
         let r = Resolved::new("faiss", PARAMS, &cfg)?;
         let name = r.names().next().expect("one key");
-        match (&mut self.index, name) {
-            (FaissIndex::Ivf(ivf), "nprobe") => {
-                ivf.set_nprobe(r.int(name).expect("checked") as usize);
-                return Ok(());
-            }
-            (FaissIndex::Hnsw(h), "efSearch") => {
-                h.set_ef_search(r.int(name).expect("checked") as usize);
-                return Ok(());
-            }
-            _ => {}
+        if let Some(done) = self.index.set_query_param(name, &r) {
+            return done;
         }
         Err(Error::InvalidParameter {
             key: name.to_string(),
             value: value.to_string(),
             reason: format!(
-                "not a query-time parameter of a faiss {} index (IVF takes nprobe; HNSW efSearch)",
+                "not a query-time parameter of a faiss {} index (IVF takes nprobe, HNSW efSearch, a \
+                 refine index k_factor)",
                 self.index.index_type().name()
             ),
         })

@@ -11,8 +11,8 @@ mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub mod faiss_order;
 pub mod gemm;
-pub mod sq;
 pub mod topk;
 
 use std::sync::OnceLock;

@@ -3,16 +3,17 @@
 
 use super::graph::HnswGraph;
 use super::heaps::StdHeap;
-use super::search::{greedy, Cand, Points, Visited};
+use super::points::GraphPoints;
+use super::search::{greedy, Cand, Visited};
 use crate::faiss::rng::FaissRng;
 use rayon::prelude::*;
 
 /// faiss's `search_neighbors_to_add`: best-first search with `ef` results at `level`. Both
 /// queues are libstdc++ heaps ordered by key only, as in faiss, so equal keys are kept, dropped
 /// and returned exactly where faiss's are. Returns the results heap (top = farthest).
-fn search_to_add(
+fn search_to_add<P: GraphPoints>(
     g: &HnswGraph,
-    p: &Points<'_>,
+    p: &P,
     q: &[f32],
     (ep, dep): (usize, f32),
     level: usize,
@@ -60,13 +61,17 @@ fn search_to_add(
 /// faiss's neighbour-selection heuristic over candidates in the order given (closest first):
 /// keep `v` unless an already-kept `u` is strictly closer to `v` than the base point is; stop
 /// at `max_size`.
-fn heuristic(p: &Points<'_>, sorted: impl Iterator<Item = Cand>, max_size: usize) -> Vec<Cand> {
+fn heuristic<P: GraphPoints>(
+    p: &P,
+    sorted: impl Iterator<Item = Cand>,
+    max_size: usize,
+) -> Vec<Cand> {
     let mut out: Vec<Cand> = Vec::with_capacity(max_size);
     for c in sorted {
-        let vrow = p.row(c.1 as usize);
         // Keep v unless some kept u is strictly closer to v than the base point is (NaN: keep).
         let dominated = |u: &Cand| {
-            c.0.partial_cmp(&p.key(vrow, u.1 as usize)) == Some(std::cmp::Ordering::Greater)
+            c.0.partial_cmp(&p.node_key(c.1 as usize, u.1 as usize))
+                == Some(std::cmp::Ordering::Greater)
         };
         if !out.iter().any(dominated) {
             out.push(c);
@@ -82,13 +87,13 @@ fn heuristic(p: &Points<'_>, sorted: impl Iterator<Item = Cand>, max_size: usize
 /// frozen graph. The hand-over from the search to the heuristic and to the list goes through
 /// the same heap round trips as faiss's (`shrink_neighbor_list`), which fixes where equal
 /// keys land.
-fn forward_links(
+fn forward_links<P: GraphPoints>(
     g: &HnswGraph,
-    p: &Points<'_>,
+    p: &P,
     pt: usize,
+    q: &[f32],
     vis: &mut Visited,
 ) -> Vec<(usize, Vec<i32>)> {
-    let q = p.row(pt);
     let pl = (g.levels[pt] - 1) as usize;
     let mut nearest = g.entry_point as usize;
     let mut dn = p.key(q, nearest);
@@ -127,9 +132,9 @@ fn forward_links(
 }
 
 /// Phase B for one (dest, level): dest's list merged with its incoming links, pruned if too long.
-fn merge_reverse(
+fn merge_reverse<P: GraphPoints>(
     g: &HnswGraph,
-    p: &Points<'_>,
+    p: &P,
     dest: usize,
     level: usize,
     incoming: &mut Vec<i32>,
@@ -145,10 +150,9 @@ fn merge_reverse(
         }
     }
     if cands.len() > cap {
-        let drow = p.row(dest);
         let mut arr: Vec<Cand> = cands
             .iter()
-            .map(|&v| Cand(p.key(drow, v as usize), v))
+            .map(|&v| Cand(p.node_key(dest, v as usize), v))
             .collect();
         arr.sort();
         let headroom = 0.2f32;
@@ -174,11 +178,17 @@ impl HnswGraph {
         self.assign_probas.len() - 1
     }
 
-    /// faiss 1.15.1's deterministic add of points `n0..n0+n` (already in `p`). `level_rng` is the
-    /// index's level generator (seed 12345, not persisted). `progress(done, n)` after each batch.
-    pub fn add(
+    /// faiss 1.15.1's deterministic add of points `n0..n0+n` (already in `p`), whose original
+    /// float vectors are the rows of `new_rows` (`dim` values each: the queries of their own
+    /// insertion, as faiss uses them; for quantized storage they are not the stored codes).
+    /// `level_rng` is the index's level generator (seed 12345, not persisted).
+    /// `progress(done, n)` after each batch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add<P: GraphPoints>(
         &mut self,
-        p: &Points<'_>,
+        p: &P,
+        new_rows: &[f32],
+        dim: usize,
         n0: usize,
         n: usize,
         level_rng: &mut FaissRng,
@@ -187,6 +197,7 @@ impl HnswGraph {
         if n == 0 {
             return;
         }
+        let row = |pt: usize| &new_rows[(pt - n0) * dim..(pt - n0 + 1) * dim];
         for _ in 0..n {
             let l = self.random_level(level_rng);
             self.levels.push(l as i32 + 1);
@@ -241,14 +252,14 @@ impl HnswGraph {
                         .par_iter()
                         .map_init(
                             || Visited::new(ntotal),
-                            |vis, &pt| forward_links(g, p, pt, vis),
+                            |vis, &pt| forward_links(g, p, pt, row(pt), vis),
                         )
                         .collect()
                 } else {
                     let mut vis = Visited::new(ntotal);
                     batch
                         .iter()
-                        .map(|&pt| forward_links(g, p, pt, &mut vis))
+                        .map(|&pt| forward_links(g, p, pt, row(pt), &mut vis))
                         .collect()
                 };
                 let mut reverse: Vec<(usize, usize, i32)> = Vec::new();

@@ -217,7 +217,7 @@ mod tests {
     fn upper_level_link_to_a_lower_node_is_rejected() {
         let x = crate::synth::gaussian(3000, 8, 3);
         let mut h = HnswIndex::new(8, Metric::L2, 4, 20, 16);
-        h.add(x.view(), &|_, _| {});
+        h.add(x.view(), &|_, _| {}).unwrap();
         let g = &mut h.graph;
         assert!(g.validate(3000).is_ok());
         let high = (0..3000)

@@ -1,81 +1,14 @@
-//! HNSW search: distance keys and prefetch over the stored points, the candidate and visited
-//! structures, greedy descent, and the single and batch query search.
+//! HNSW search: the candidate and visited structures, greedy descent, and the single and batch query search.
 
 use super::graph::HnswGraph;
 use super::heaps::MinimaxHeap;
+use super::points::GraphPoints;
 use crate::exact::RawResults;
-use crate::kernels::{self, topk::TieOrder, topk::TopK};
+use crate::kernels::{topk::TieOrder, topk::TopK};
 use crate::metric::Metric;
 use crate::vectors::VectorsView;
 use crate::{Error, Result};
 use rayon::prelude::*;
-
-/// The vectors an HNSW graph links, with the metric's key function.
-pub struct Points<'a> {
-    /// The vectors, row-major, `dim` values each; row `i` is node `i`.
-    pub data: &'a [f32],
-    /// Values per vector.
-    pub dim: usize,
-    /// `L2` or `InnerProduct`: the kernel and the key (see [`Metric::to_key`]).
-    pub metric: Metric,
-    /// The dispatched kernels, looked up once (a graph walk computes millions of distances).
-    dist: fn(&[f32], &[f32]) -> f32,
-    dist4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
-}
-
-impl<'a> Points<'a> {
-    /// Wraps `data` and looks up the distance kernels for `metric` (L2 or inner product) once.
-    pub fn new(data: &'a [f32], dim: usize, metric: Metric) -> Self {
-        let k = kernels::kernels();
-        let l2 = metric == Metric::L2;
-        Points {
-            data,
-            dim,
-            metric,
-            dist: if l2 { k.l2sq } else { k.dot },
-            dist4: if l2 { k.l2sq_x4 } else { k.dot_x4 },
-        }
-    }
-
-    #[inline]
-    pub(super) fn row(&self, i: usize) -> &[f32] {
-        &self.data[i * self.dim..(i + 1) * self.dim]
-    }
-
-    /// Key of stored point `i` for query `q` (smaller is better).
-    #[inline]
-    pub(super) fn key(&self, q: &[f32], i: usize) -> f32 {
-        self.metric.to_key((self.dist)(q, self.row(i)))
-    }
-
-    /// Keys of the stored points `ids` for query `q`, four at a time, into `out`.
-    #[inline]
-    pub(super) fn keys(&self, q: &[f32], ids: &[i32], out: &mut Vec<f32>) {
-        out.clear();
-        let mut c = ids.chunks_exact(4);
-        for g in &mut c {
-            let r = [
-                self.row(g[0] as usize),
-                self.row(g[1] as usize),
-                self.row(g[2] as usize),
-                self.row(g[3] as usize),
-            ];
-            let d = (self.dist4)(q, r);
-            out.extend(d.iter().map(|&x| self.metric.to_key(x)));
-        }
-        for &v in c.remainder() {
-            out.push(self.key(q, v as usize));
-        }
-    }
-
-    /// Asks the CPU to start loading row `i` (a graph walk's next distances are random reads);
-    /// the first 512 bytes only, which measured best for long rows.
-    #[inline]
-    pub(super) fn prefetch(&self, i: usize) {
-        let row = self.row(i);
-        crate::kernels::prefetch(&row[..row.len().min(128)]);
-    }
-}
 
 /// A total order on (key, id) for heaps (keys are never NaN for validated input).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,9 +70,9 @@ impl Visited {
 }
 
 /// Greedy descent at one level: move to any strictly closer neighbour until a pass changes nothing.
-pub(super) fn greedy(
+pub(super) fn greedy<P: GraphPoints>(
     g: &HnswGraph,
-    p: &Points<'_>,
+    p: &P,
     q: &[f32],
     level: usize,
     mut nearest: usize,
@@ -179,9 +112,9 @@ impl SearchScratch {
 }
 
 /// faiss's HNSW search for one query: keys of the `k` best, in a TopK.
-pub fn search_one(
+pub fn search_one<P: GraphPoints>(
     g: &HnswGraph,
-    p: &Points<'_>,
+    p: &P,
     q: &[f32],
     k: usize,
     ef_search: usize,
@@ -198,7 +131,7 @@ pub fn search_one(
         (nearest, dn) = greedy(g, p, q, level, nearest, dn);
     }
     let ef = ef_search.max(k);
-    let mut heap = MinimaxHeap::new(ef, g.ntotal(), p.metric);
+    let mut heap = MinimaxHeap::new(ef, g.ntotal(), p.metric());
     scratch.vis.reset(g.ntotal());
     heap.push(nearest as i32, dn);
     res.push(dn, nearest as i64);
@@ -231,9 +164,9 @@ pub fn search_one(
 }
 
 /// Batch search: parallel over queries, a scratch visited table per thread.
-pub fn search(
+pub fn search<P: GraphPoints>(
     g: &HnswGraph,
-    p: &Points<'_>,
+    p: &P,
     queries: VectorsView<'_>,
     k: usize,
     ef_search: usize,
@@ -242,7 +175,7 @@ pub fn search(
     if ef_search == 0 {
         return Err(Error::invalid("efSearch must be at least 1"));
     }
-    let tie = p.metric.tie_order();
+    let tie = p.metric().tie_order();
     let rows: Vec<&[f32]> = queries.iter().collect();
     let heaps: Vec<TopK> = rows
         .par_iter()

@@ -3,7 +3,7 @@
 //! quantizer"), so codes and reconstructions are faiss's byte for byte.
 
 use crate::error::{Error, Result};
-use crate::kernels::sq::{f32_to_half, half_to_f32};
+use crate::kernels::faiss_order::{f32_to_half, half_to_f32};
 
 /// The code types we implement (faiss's `QuantizerType` numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

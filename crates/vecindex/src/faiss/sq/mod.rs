@@ -9,7 +9,7 @@ pub use codec::{QType, ScalarQuantizer};
 
 use crate::error::{Error, Result};
 use crate::exact::RawResults;
-use crate::kernels::sq::{sq_decode_kernel, sq_distance, SqCodec};
+use crate::kernels::faiss_order::{sq_decode_kernel, sq_distance, SqCodec};
 use crate::kernels::topk::TopK;
 use crate::metric::Metric;
 use crate::vectors::VectorsView;

@@ -1,8 +1,10 @@
-//! faiss's scalar-quantizer distance kernels in faiss 1.15.1's exact f32 order (its AVX-512
-//! build): the decoded components are accumulated in 16 FMA lanes when d is a multiple of 16,
-//! in 8 lanes when it is a multiple of 8, and sequentially without FMA otherwise; lanes are
-//! then summed by a fixed tree. The same bits as faiss, so graphs built on these distances are
-//! faiss's graphs (docs/algorithms.md).
+//! faiss 1.15.1's exact f32 summation orders (its AVX-512 build), where our results must be
+//! faiss's bits: the scalar-quantizer distance kernels (decoded components accumulated in 16
+//! FMA lanes when d is a multiple of 16, in 8 lanes when it is a multiple of 8, sequentially
+//! without FMA otherwise) and the float kernels `fvec_L2sqr` / `fvec_inner_product` the refine
+//! step uses (16 FMA lanes, a fold to 8, one more 8-block, then an FMA tail). Lanes are summed
+//! by a fixed tree. `f32::mul_add` is exact on every target (hardware FMA where detected, a
+//! correctly rounded fallback elsewhere). See docs/algorithms.md.
 
 /// Sum of 8 lanes by faiss's tree: `s_j = h_j + h_{j+4}`, then `(s0 + s2) + (s1 + s3)`.
 #[inline(always)]
@@ -113,6 +115,68 @@ unsafe fn distance_fma<const L2: bool>(
     floats: &[f32],
 ) -> f32 {
     distance_portable::<L2>(q, codec, code, floats)
+}
+
+#[inline(always)]
+fn fvec_portable<const L2: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let d = a.len().min(b.len());
+    let term = |acc: f32, x: f32, y: f32| {
+        if L2 {
+            let t = x - y;
+            t.mul_add(t, acc)
+        } else {
+            x.mul_add(y, acc)
+        }
+    };
+    let mut lane = [0.0f32; 16];
+    let mut i = 0;
+    while i + 16 <= d {
+        for j in 0..16 {
+            lane[j] = term(lane[j], a[i + j], b[i + j]);
+        }
+        i += 16;
+    }
+    let mut h: [f32; 8] = std::array::from_fn(|j| lane[j] + lane[j + 8]);
+    if i + 8 <= d {
+        for j in 0..8 {
+            h[j] = term(h[j], a[i + j], b[i + j]);
+        }
+        i += 8;
+    }
+    let mut acc = tree8(&h);
+    while i < d {
+        acc = term(acc, a[i], b[i]);
+        i += 1;
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fvec_fma<const L2: bool>(a: &[f32], b: &[f32]) -> f32 {
+    fvec_portable::<L2>(a, b)
+}
+
+/// faiss's `fvec_L2sqr` (`l2`) or `fvec_inner_product` of two equal-length rows, bit for bit.
+pub fn fvec_distance(a: &[f32], b: &[f32], l2: bool) -> f32 {
+    assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() {
+        // SAFETY: AVX2 and FMA were detected on this CPU (has_fma), which is all the
+        // target-feature function requires; it only reads the two equal-length slices.
+        return unsafe {
+            if l2 {
+                fvec_fma::<true>(a, b)
+            } else {
+                fvec_fma::<false>(a, b)
+            }
+        };
+    }
+    if l2 {
+        fvec_portable::<true>(a, b)
+    } else {
+        fvec_portable::<false>(a, b)
+    }
 }
 
 fn has_fma() -> bool {
