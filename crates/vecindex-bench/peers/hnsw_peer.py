@@ -1,5 +1,6 @@
-"""faiss-cpu / hnswlib side of `peer-bench hnsw`: same data, M, efConstruction, efSearch
-values and thread count. Prints JSON: build_s and per efSearch the best batch time and the best
+"""faiss-cpu / hnswlib side of `peer-bench hnsw`: same data, factory string (faiss; hnswlib
+takes M from it and always stores flat vectors), efConstruction, efSearch values and thread
+count. Prints JSON: build_s and per efSearch the best batch time and the best
 single-query rate; writes each batch's ids to OUT_PREFIX<ef>.npy for the recall check.
 """
 import argparse
@@ -15,7 +16,7 @@ def main():
     p.add_argument("--base", required=True)
     p.add_argument("--queries", required=True)
     p.add_argument("--metric", choices=["L2", "IP"], default="L2")
-    p.add_argument("--m", type=int, default=32)
+    p.add_argument("--factory", default="HNSW32,Flat")
     p.add_argument("--efc", type=int, default=40)
     p.add_argument("--efs", required=True)
     p.add_argument("-k", type=int, default=10)
@@ -27,17 +28,21 @@ def main():
     xb = np.load(a.base)
     xq = np.load(a.queries)
     n, d = xb.shape
+    m = int(a.factory.split(",")[0][len("HNSW"):] or 32)
     if a.lib == "faiss":
         import faiss
         faiss.omp_set_num_threads(a.threads)
         t = time.perf_counter()
-        index = faiss.IndexHNSWFlat(d, a.m, faiss.METRIC_L2 if a.metric == "L2" else faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = a.efc
+        index = faiss.index_factory(d, a.factory, faiss.METRIC_L2 if a.metric == "L2" else faiss.METRIC_INNER_PRODUCT)
+        refined = isinstance(index, faiss.IndexRefine)
+        hnsw = faiss.downcast_index(index.base_index) if refined else index
+        hnsw.hnsw.efConstruction = a.efc
+        index.train(xb)
         index.add(xb)
         build_s = time.perf_counter() - t
 
         def set_ef(ef):
-            index.hnsw.efSearch = ef
+            hnsw.hnsw.efSearch = ef
 
         def search(q):
             return index.search(q, a.k)[1]
@@ -45,7 +50,7 @@ def main():
         import hnswlib
         t = time.perf_counter()
         index = hnswlib.Index(space="l2" if a.metric == "L2" else "ip", dim=d)
-        index.init_index(max_elements=n, ef_construction=a.efc, M=a.m, random_seed=100)
+        index.init_index(max_elements=n, ef_construction=a.efc, M=m, random_seed=100)
         index.set_num_threads(a.threads)
         index.add_items(xb, np.arange(n))
         build_s = time.perf_counter() - t

@@ -1,5 +1,6 @@
-//! HNSW: vecindex's HNSW index against faiss-cpu's IndexHNSWFlat and hnswlib: build time,
-//! recall@k, batch and single-query throughput over efConstruction and efSearch.
+//! HNSW: vecindex's HNSW index against faiss-cpu's (same factory string: `HNSW<M>,<storage>`,
+//! flat or scalar-quantized, optionally refined) and hnswlib's (flat): build time, recall@k,
+//! batch and single-query throughput over efConstruction and efSearch.
 
 use super::{best_of, load_avg, overlap, read_peer_ids, run_peer, Dataset, PeerBenchArgs, RunSpec};
 use anyhow::Result;
@@ -12,10 +13,15 @@ struct HnswSide {
     search: Vec<(usize, f64, f64, Vec<i64>)>,
 }
 
+/// faiss's factory string for HNSW with `m` links over `storage` (`SQ8+RFlat` → `SQ8,RFlat`).
+fn factory(m: usize, storage: &str) -> String {
+    format!("HNSW{m},{}", storage.replace('+', ","))
+}
+
 fn ours_hnsw(
     ds: &Dataset,
     spec: &RunSpec,
-    m: usize,
+    factory: &str,
     efc: usize,
     efs: &[usize],
 ) -> Result<HnswSide> {
@@ -23,28 +29,26 @@ fn ours_hnsw(
         .num_threads(spec.threads)
         .build()?;
     pool.install(|| -> Result<HnswSide> {
-        let metric = if spec.metric == "L2" {
-            vecindex::Metric::L2
-        } else {
-            vecindex::Metric::InnerProduct
-        };
+        let cfg = vecindex::Config::new()
+            .set("factory", factory)
+            .set("metric", spec.metric)
+            .set("efConstruction", efc);
         let t = Instant::now();
-        let mut h = vecindex::internals::HnswIndex::new(ds.base.dim(), metric, m, efc, 16);
-        h.add(ds.base.view(), &|_, _| {})?;
+        let mut h = vecindex::builder_factory("faiss", &cfg)?.from_embeddings(ds.base.view())?;
         let build_s = t.elapsed().as_secs_f64();
         let q = ds.queries.view();
         let mut search = Vec::new();
         for &ef in efs {
-            h.set_ef_search(ef);
-            h.search(q.slice_rows(0, q.rows().min(32)), spec.k)?;
-            let (best, r) = best_of(spec.repeat, || Ok(h.search(q, spec.k)?))?;
+            h.set_param("efSearch", &ef.to_string())?;
+            h.query(q.slice_rows(0, q.rows().min(32)), spec.k)?;
+            let (best, r) = best_of(spec.repeat, || Ok(h.query(q, spec.k)?))?;
             let ids = r.ids;
             let ns = spec.single.min(q.rows());
             let mut single: f64 = 0.0;
             for _ in 0..spec.repeat {
                 let t = Instant::now();
                 for i in 0..ns {
-                    std::hint::black_box(h.search(q.slice_rows(i, i + 1), spec.k)?);
+                    std::hint::black_box(h.query(q.slice_rows(i, i + 1), spec.k)?);
                 }
                 single = single.max(ns as f64 / t.elapsed().as_secs_f64());
             }
@@ -61,7 +65,7 @@ fn peer_hnsw(
     lib: &str,
     ds_i: usize,
     spec: &RunSpec,
-    m: usize,
+    factory: &str,
     efc: usize,
     efs: &[usize],
 ) -> Result<HnswSide> {
@@ -78,8 +82,8 @@ fn peer_hnsw(
         spec.metric.into(),
         "-k".into(),
         spec.k.to_string(),
-        "--m".into(),
-        m.to_string(),
+        "--factory".into(),
+        factory.into(),
         "--efc".into(),
         efc.to_string(),
         "--efs".into(),
@@ -115,8 +119,8 @@ pub(super) fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset
         a.m, a.k, a.nq, a.repeat, a.single, a.k, load_avg()
     );
     println!(
-        "{:<24} {:<3} {:>4} {:>2} {:>4} | {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>7} {:>5} {:>5} | {:>7} {:>7} {:>5}",
-        "data", "met", "efC", "t", "ef", "build s", "faiss", "hnswlib", "recall", "faiss", "hnswl", "q/s", "faiss", "hnswlib", "xF", "xH", "1q/s", "faiss", "xF"
+        "{:<24} {:<3} {:<10} {:>4} {:>2} {:>4} | {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>7} {:>5} {:>5} | {:>7} {:>7} {:>5}",
+        "data", "met", "storage", "efC", "t", "ef", "build s", "faiss", "hnswlib", "recall", "faiss", "hnswl", "q/s", "faiss", "hnswlib", "xF", "xH", "1q/s", "faiss", "xF"
     );
     for (i, ds) in sets.iter().enumerate() {
         for metric in a.metrics.iter().map(String::as_str) {
@@ -135,19 +139,23 @@ pub(super) fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset
                         repeat: a.repeat,
                         single: a.single,
                     };
-                    let o = ours_hnsw(ds, &spec, a.m, efc, &a.ef_search)?;
-                    let f = peer_hnsw(py, dir, "faiss", i, &spec, a.m, efc, &a.ef_search)?;
-                    let h = peer_hnsw(py, dir, "hnswlib", i, &spec, a.m, efc, &a.ef_search)?;
-                    let nq = ds.queries.rows() as f64;
-                    for ((os, fs), hs) in o.search.iter().zip(&f.search).zip(&h.search) {
-                        println!(
-                            "{:<24} {:<3} {:>4} {:>2} {:>4} | {:>7.2} {:>7.2} {:>7.2} | {:>6.3} {:>6.3} {:>6.3} | {:>7.0} {:>7.0} {:>7.0} {:>5.2} {:>5.2} | {:>7.0} {:>7.0} {:>5.2}",
-                            ds.name, metric, efc, t, os.0,
-                            o.build_s, f.build_s, h.build_s,
-                            overlap(&os.3, &exact.ids, a.k, a.k), overlap(&fs.3, &exact.ids, a.k, a.k), overlap(&hs.3, &exact.ids, a.k, a.k),
-                            nq / os.1, nq / fs.1, nq / hs.1, fs.1 / os.1, hs.1 / os.1,
-                            os.2, fs.2, os.2 / fs.2
-                        );
+                    let flat = factory(a.m, "Flat");
+                    let h = peer_hnsw(py, dir, "hnswlib", i, &spec, &flat, efc, &a.ef_search)?;
+                    for storage in &a.storages {
+                        let fac = factory(a.m, storage);
+                        let o = ours_hnsw(ds, &spec, &fac, efc, &a.ef_search)?;
+                        let f = peer_hnsw(py, dir, "faiss", i, &spec, &fac, efc, &a.ef_search)?;
+                        let nq = ds.queries.rows() as f64;
+                        for ((os, fs), hs) in o.search.iter().zip(&f.search).zip(&h.search) {
+                            println!(
+                                "{:<24} {:<3} {:<10} {:>4} {:>2} {:>4} | {:>7.2} {:>7.2} {:>7.2} | {:>6.3} {:>6.3} {:>6.3} | {:>7.0} {:>7.0} {:>7.0} {:>5.2} {:>5.2} | {:>7.0} {:>7.0} {:>5.2}",
+                                ds.name, metric, storage, efc, t, os.0,
+                                o.build_s, f.build_s, h.build_s,
+                                overlap(&os.3, &exact.ids, a.k, a.k), overlap(&fs.3, &exact.ids, a.k, a.k), overlap(&hs.3, &exact.ids, a.k, a.k),
+                                nq / os.1, nq / fs.1, nq / hs.1, fs.1 / os.1, hs.1 / os.1,
+                                os.2, fs.2, os.2 / fs.2
+                            );
+                        }
                     }
                 }
             }

@@ -81,6 +81,11 @@ pub struct PeerBenchArgs {
     /// HNSW: efSearch values to compare at.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     pub ef_search: Vec<usize>,
+    /// HNSW: vector storages, each run beside faiss with the same one (`Flat`, `SQ8`,
+    /// `SQfp16`; `+RFlat` re-ranks with the exact vectors, e.g. `SQ8+RFlat`). hnswlib, which
+    /// has only flat storage, runs once beside them.
+    #[arg(long, value_delimiter = ',', default_value = "Flat")]
+    pub storages: Vec<String>,
     /// Annoy: tree counts.
     #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
     pub n_trees: Vec<usize>,
@@ -98,9 +103,15 @@ pub struct PeerBenchArgs {
     /// Annoy: metrics on the clustered data (the recommender case: angular and dot).
     #[arg(long, value_delimiter = ',', default_value = "angular,dot")]
     pub clustered_annoy_metrics: Vec<String>,
-    /// IVF and annoy: size of the clustered synthetic data set (d = 64); 0 skips it.
+    /// IVF, annoy and HNSW: size of the clustered synthetic data set; 0 skips it.
     #[arg(long, default_value_t = 200_000)]
     pub clustered_n: usize,
+    /// Dimension of the clustered synthetic data set (384 is a sentence encoder's).
+    #[arg(long, default_value_t = 64)]
+    pub clustered_d: usize,
+    /// Skip the Gaussian data set.
+    #[arg(long)]
+    pub no_gaussian: bool,
     /// Metrics to run (L2, IP; milvus also COSINE).
     #[arg(long, value_delimiter = ',', default_value = "L2,IP")]
     pub metrics: Vec<String>,
@@ -140,21 +151,25 @@ struct Dataset {
 }
 
 fn datasets(a: &PeerBenchArgs) -> Result<Vec<Dataset>> {
-    let mut v = vec![Dataset {
-        name: format!("gaussian {}x{}", a.n, a.d),
-        base: vecindex::synth::gaussian(a.n, a.d, 1),
-        queries: vecindex::synth::gaussian(a.nq, a.d, 2),
-        gt: vec![],
-    }];
-    if matches!(a.suite, Suite::Ivf | Suite::Annoy) && a.clustered_n > 0 {
-        // Queries come from the same mixture (users near the items they like).
-        let (all, _) = vecindex::synth::clustered(a.clustered_n + a.nq, 64, 200, 5);
-        let s = all.as_slice();
-        let split = a.clustered_n * 64;
+    let mut v = Vec::new();
+    if !a.no_gaussian {
         v.push(Dataset {
-            name: format!("clustered {}x64", a.clustered_n),
-            base: Vectors::new(s[..split].to_vec(), 64)?,
-            queries: Vectors::new(s[split..].to_vec(), 64)?,
+            name: format!("gaussian {}x{}", a.n, a.d),
+            base: vecindex::synth::gaussian(a.n, a.d, 1),
+            queries: vecindex::synth::gaussian(a.nq, a.d, 2),
+            gt: vec![],
+        });
+    }
+    if matches!(a.suite, Suite::Ivf | Suite::Annoy | Suite::Hnsw) && a.clustered_n > 0 {
+        // Queries come from the same mixture (users near the items they like).
+        let cd = a.clustered_d;
+        let (all, _) = vecindex::synth::clustered(a.clustered_n + a.nq, cd, 200, 5);
+        let s = all.as_slice();
+        let split = a.clustered_n * cd;
+        v.push(Dataset {
+            name: format!("clustered {}x{cd}", a.clustered_n),
+            base: Vectors::new(s[..split].to_vec(), cd)?,
+            queries: Vectors::new(s[split..].to_vec(), cd)?,
             gt: vec![],
         });
     }

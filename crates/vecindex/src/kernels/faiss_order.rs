@@ -189,12 +189,35 @@ fn has_fma() -> bool {
     false
 }
 
+fn has_f16c() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static F16C: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *F16C.get_or_init(|| is_x86_feature_detected!("f16c"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 fn dispatch(q: &[f32], codec: SqCodec<'_>, code: &[u8], floats: &[f32], l2: bool) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() && q.len() % 8 == 0 && (codec_is_sq8(codec) || has_f16c()) {
+        // SAFETY: AVX2, FMA (has_fma) and, for fp16 codes, F16C (has_f16c) were detected on
+        // this CPU, which is all the target-feature functions require; the callers checked
+        // that `code` (or `floats`) and the ranges hold q.len() components.
+        return unsafe {
+            if l2 {
+                x86::distance::<true>(q, codec, code, floats)
+            } else {
+                x86::distance::<false>(q, codec, code, floats)
+            }
+        };
+    }
     #[cfg(target_arch = "x86_64")]
     if has_fma() {
         // SAFETY: AVX2 and FMA were detected on this CPU (has_fma), which is all the
         // target-feature function requires; it only reads the slices, in bounds of `q.len()`
-        // components (checked by the callers below).
+        // components (checked by the callers).
         return unsafe {
             if l2 {
                 distance_fma::<true>(q, codec, code, floats)
@@ -207,6 +230,110 @@ fn dispatch(q: &[f32], codec: SqCodec<'_>, code: &[u8], floats: &[f32], l2: bool
         distance_portable::<true>(q, codec, code, floats)
     } else {
         distance_portable::<false>(q, codec, code, floats)
+    }
+}
+
+fn codec_is_sq8(codec: SqCodec<'_>) -> bool {
+    !matches!(codec, SqCodec::Fp16)
+}
+
+/// The SIMD units of faiss's kernels (d a multiple of 8) with AVX2 intrinsics: 16 lanes as two
+/// 8-lane registers (lane j and lane j + 8), 8 lanes as one, the same decode and tree.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::SqCodec;
+    use std::arch::x86_64::*;
+
+    /// faiss's tree over 8 lanes: `(h0+h4 + h2+h6) + (h1+h5 + h3+h7)`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tree8(h: __m256) -> f32 {
+        let lo = _mm256_castps256_ps128(h);
+        let hi = _mm256_extractf128_ps(h, 1);
+        let s = _mm_add_ps(lo, hi);
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Components `i..i + 8` as the kernels decode them. Caller guarantees `i + 8 <= d` for
+    /// the codes (and ranges or floats) and the CPU features of [`distance`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn decode8(codec: SqCodec<'_>, code: &[u8], floats: &[f32], i: usize) -> __m256 {
+        match codec {
+            SqCodec::Sq8 { vmin, vdiff } => {
+                let c = _mm_loadl_epi64(code.as_ptr().add(i) as *const __m128i);
+                let cf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c));
+                let u = _mm256_fmadd_ps(
+                    cf,
+                    _mm256_set1_ps(1.0f32 / 255.0),
+                    _mm256_set1_ps(0.5f32 / 255.0),
+                );
+                _mm256_fmadd_ps(
+                    u,
+                    _mm256_loadu_ps(vdiff.as_ptr().add(i)),
+                    _mm256_loadu_ps(vmin.as_ptr().add(i)),
+                )
+            }
+            SqCodec::Fp16 => {
+                _mm256_cvtph_ps(_mm_loadu_si128(code.as_ptr().add(2 * i) as *const __m128i))
+            }
+            SqCodec::Float => _mm256_loadu_ps(floats.as_ptr().add(i)),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn term<const L2: bool>(acc: __m256, q: &[f32], x: __m256, i: usize) -> __m256 {
+        let qv = _mm256_loadu_ps(q.as_ptr().add(i));
+        if L2 {
+            let t = _mm256_sub_ps(qv, x);
+            _mm256_fmadd_ps(t, t, acc)
+        } else {
+            _mm256_fmadd_ps(qv, x, acc)
+        }
+    }
+
+    /// faiss's SQ distance for `q.len()` a multiple of 8. Caller guarantees that multiple,
+    /// that the codes, ranges or floats hold `q.len()` components, and AVX2 + FMA (+ F16C for
+    /// fp16 codes; the fp16 loads are the only F16C instructions executed).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn distance<const L2: bool>(
+        q: &[f32],
+        codec: SqCodec<'_>,
+        code: &[u8],
+        floats: &[f32],
+    ) -> f32 {
+        let d = q.len();
+        if d % 16 == 0 {
+            let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut i = 0;
+            while i < d {
+                a = term::<L2>(a, q, decode8(codec, code, floats, i), i);
+                b = term::<L2>(b, q, decode8(codec, code, floats, i + 8), i + 8);
+                i += 16;
+            }
+            tree8(_mm256_add_ps(a, b))
+        } else {
+            let mut a = _mm256_setzero_ps();
+            let mut i = 0;
+            while i < d {
+                a = term::<L2>(a, q, decode8(codec, code, floats, i), i);
+                i += 8;
+            }
+            tree8(a)
+        }
+    }
+
+    /// Decodes `out.len()` (a multiple of 8) components; same guarantees as [`distance`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn decode(codec: SqCodec<'_>, code: &[u8], out: &mut [f32]) {
+        let mut i = 0;
+        while i + 8 <= out.len() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(i), decode8(codec, code, &[], i));
+            i += 8;
+        }
     }
 }
 
@@ -235,7 +362,18 @@ pub fn sq_distance(q: &[f32], codec: SqCodec<'_>, code: &[u8], l2: bool) -> f32 
 pub fn sq_decode_kernel(codec: SqCodec<'_>, code: &[u8], out: &mut [f32]) {
     let d = out.len();
     assert!(code.len() >= code_len(codec, d));
+    if let SqCodec::Sq8 { vmin, vdiff } = codec {
+        assert!(vmin.len() >= d && vdiff.len() >= d);
+    }
+    assert!(!matches!(codec, SqCodec::Float));
     let simd = d % 8 == 0;
+    #[cfg(target_arch = "x86_64")]
+    if simd && has_fma() && (codec_is_sq8(codec) || has_f16c()) {
+        // SAFETY: the CPU features were detected (as in `dispatch`); the codes and ranges hold
+        // d components (asserted above) and d is a multiple of 8.
+        unsafe { x86::decode(codec, code, out) };
+        return;
+    }
     for (j, o) in out.iter_mut().enumerate() {
         *o = if simd {
             component::<true>(codec, code, &[], j)
@@ -345,6 +483,56 @@ mod tests {
                     (got as f64 - exact).abs() < 1e-5 * (1.0 + exact.abs()),
                     "d={d}"
                 );
+            }
+        }
+    }
+
+    /// The SIMD kernels give the portable model's bits for SQ8 and fp16 codes at every width,
+    /// and decode the same components.
+    #[test]
+    fn simd_sq_kernels_are_the_model() {
+        let mut s = 11u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 40) as u32
+        };
+        for d in [8usize, 16, 24, 32, 48, 384] {
+            let q: Vec<f32> = (0..d).map(|_| next() as f32 / 16_777_216.0 - 0.5).collect();
+            let vmin: Vec<f32> = (0..d).map(|_| -(next() as f32 / 16_777_216.0)).collect();
+            let vdiff: Vec<f32> = (0..d).map(|_| next() as f32 / 8_388_608.0).collect();
+            let sq8: Vec<u8> = (0..d).map(|_| next() as u8).collect();
+            let halves: Vec<u8> = (0..d)
+                .flat_map(|_| f32_to_half(next() as f32 / 16_777_216.0 - 0.5).to_le_bytes())
+                .collect();
+            for (codec, code) in [
+                (
+                    SqCodec::Sq8 {
+                        vmin: &vmin,
+                        vdiff: &vdiff,
+                    },
+                    &sq8,
+                ),
+                (SqCodec::Fp16, &halves),
+            ] {
+                for l2 in [true, false] {
+                    let got = sq_distance(&q, codec, code, l2);
+                    let model = if l2 {
+                        distance_portable::<true>(&q, codec, code, &[])
+                    } else {
+                        distance_portable::<false>(&q, codec, code, &[])
+                    };
+                    assert_eq!(got.to_bits(), model.to_bits(), "d={d} l2={l2} {codec:?}");
+                }
+                let mut out = vec![0.0f32; d];
+                sq_decode_kernel(codec, code, &mut out);
+                for (j, &o) in out.iter().enumerate() {
+                    assert_eq!(
+                        o.to_bits(),
+                        component::<true>(codec, code, &[], j).to_bits()
+                    );
+                }
             }
         }
     }
