@@ -180,13 +180,17 @@ fn seeds(dir: &Path) -> Vec<Seed> {
         c
     };
     let mut out = Vec::new();
-    let faiss: [(&str, &[&str], bool); 6] = [
+    let faiss: [(&str, &[&str], bool); 10] = [
         ("faiss_flat_l2", &["index_type=Flat"], false),
         ("faiss_flat_ip", &["index_type=Flat", "metric=IP"], false),
         ("faiss_hnsw", &["index_type=HNSW", "M=8"], false),
         ("faiss_ivf", &["index_type=IVF", "nlists=8"], false),
         ("faiss_flat_ids", &["index_type=Flat"], true),
         ("faiss_ivf_ids", &["index_type=IVF", "nlists=8"], true),
+        ("faiss_sq8", &["factory=SQ8"], false),
+        ("faiss_sqfp16_ip", &["factory=SQfp16", "metric=IP"], false),
+        ("faiss_hnsw_sq8", &["factory=HNSW8,SQ8"], false),
+        ("faiss_hnsw_sq8_rflat", &["factory=HNSW8,SQ8,RFlat", "k_factor=2"], true),
     ];
     for (name, params, with_ids) in faiss {
         let path = at(&format!("{name}.index"));
