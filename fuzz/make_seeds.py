@@ -38,6 +38,10 @@ def main():
     d = target("faiss_file")
     for f in sorted((FIX / "faiss").glob("*.index")):
         shutil.copy(f, d / f"seed-{f.name}")
+    # The quantized kinds (IxSQ, IHNs, IxRF), the small files only.
+    for f in sorted((FIX / "faiss_quantized").glob("*.index")):
+        if f.stat().st_size <= 30_000:
+            shutil.copy(f, d / f"seed-q-{f.name}")
 
     d = target("annoy_file")
     for f in sorted((FIX / "annoy").glob("*.ann")):
