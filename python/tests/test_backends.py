@@ -114,6 +114,56 @@ def test_faiss_files_written_by_faiss_open(tmp_path, items, queries):
         np.testing.assert_array_equal(ix.query(queries, K)[0].numpy(), want)
 
 
+@pytest.mark.parametrize("metric", ["L2", "IP"])
+def test_faiss_quantized_factory_strings_build_faiss_indexes(tmp_path, items, queries, metric):
+    faiss = need("faiss")
+    fm = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
+    for factory in ["SQ8", "HNSW16,SQfp16", "HNSW16,SQ8,RFlat"]:
+        hnsw, refine = factory.startswith("HNSW"), factory.endswith("RFlat")
+        b = serving.builder_factory(
+            "faiss", metric=metric, factory=factory, efSearch=64 if hnsw else None, k_factor=2 if refine else None
+        )
+        with b.from_embeddings(items) as ix:
+            ids, dist = ix.query(queries, K)
+            info = ix.index.info
+            ix.save(tmp_path / "q.index")
+        assert info["params"]["storage"] == factory.split(",")[-1 if "RFlat" not in factory else -2]
+        assert float(info["params"]["bytes_per_vector"]) > 0
+        # faiss reads our file and answers with our ids; built by faiss, the same file
+        theirs = faiss.read_index(str(tmp_path / "q.index"))
+        inner = faiss.downcast_index(theirs.base_index) if isinstance(theirs, faiss.IndexRefine) else theirs
+        if hnsw:
+            inner.hnsw.efSearch = 64
+        if isinstance(theirs, faiss.IndexRefine):
+            assert theirs.k_factor == 2
+        np.testing.assert_array_equal(theirs.search(queries, K)[1], ids.numpy())
+        own = faiss.index_factory(D, factory, fm)
+        own.train(items)
+        own.add(items)
+        if isinstance(own, faiss.IndexRefine):
+            own.k_factor = 2
+        if hnsw:  # the efSearch given at build time is stored in the file, as faiss stores its own
+            (faiss.downcast_index(own.base_index) if refine else own).hnsw.efSearch = 64
+        faiss.write_index(own, str(tmp_path / "own.index"))
+        assert (tmp_path / "own.index").read_bytes() == (tmp_path / "q.index").read_bytes()
+
+
+def test_faiss_storage_keywords_and_errors(items, queries):
+    truth, _ = brute_force(items, queries, K, "L2")
+    b = serving.builder_factory("faiss", index_type="HNSW", m=16, storage="SQ8", refine="Flat", k_factor=4)
+    with b.from_embeddings(items) as ix:
+        wide = recall(ix.query(queries, K)[0], truth)
+        ix.index.set_param("k_factor", 1)
+        assert ix.index.info["params"]["k_factor"] == "1"
+        narrow = recall(ix.query(queries, K)[0], truth)
+    # re-ranking 4k candidates with the exact vectors finds more of the true top-k than k
+    assert wide > narrow and wide >= 0.8
+    with pytest.raises(NotImplementedError, match="supported: Flat, SQ8"):
+        vecindex.builder_factory("faiss", factory="IVF64,PQ8")
+    with pytest.raises(ValueError, match="refine"):
+        vecindex.builder_factory("faiss", k_factor=2).from_embeddings(items)
+
+
 @pytest.mark.parametrize("metric", ["angular", "euclidean", "dot", "manhattan"])
 def test_annoy_recall_and_annoy_reads_our_file(tmp_path, items, queries, metric):
     annoy = need("annoy")

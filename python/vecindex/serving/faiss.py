@@ -31,7 +31,11 @@ class FaissBuilder(BaseBuilder):
     ~0.9 instead of ~0.5); ``nprobe`` above ``nlists`` probes all lists, as in faiss, with a
     warning; ``efSearch`` and
     ``nprobe`` also apply to ``from_index_file`` (the original kept the file's). Extra keywords:
-    ``efConstruction`` and ``threads`` (HNSW build)."""
+    ``efConstruction`` and ``threads`` (HNSW build); ``storage`` (``"SQ8"``, ``"SQfp16"``:
+    scalar-quantized vectors, Flat and HNSW), ``refine="Flat"`` with ``k_factor`` (re-rank
+    ``k * k_factor`` candidates with the exact vectors); ``factory``, a faiss ``index_factory``
+    string such as ``"HNSW32,SQ8,RFlat"``, which then replaces ``index_type``, ``m``,
+    ``nlists``, ``storage`` and ``refine``."""
 
     def __init__(
         self,
@@ -44,17 +48,32 @@ class FaissBuilder(BaseBuilder):
         nprobe: ty.Optional[int] = None,
         efConstruction: ty.Optional[int] = None,
         threads: ty.Optional[int] = None,
+        storage: ty.Optional[str] = None,
+        refine: ty.Optional[str] = None,
+        k_factor: ty.Optional[float] = None,
+        factory: ty.Optional[str] = None,
     ) -> None:
-        kind = str(index_type).upper()
-        config: ty.Dict[str, ty.Any] = {"index_type": index_type, "metric": metric}
-        if kind == "HNSW":
-            config.update(m=m, efSearch=efSearch, efConstruction=efConstruction, threads=threads)
-        elif kind == "IVF":
-            _common.warn_if_nprobe_exceeds(nprobe, nlists)
-            config.update(nlists=nlists, nprobe=nprobe)
+        config: ty.Dict[str, ty.Any] = {"metric": metric}
+        quantized = dict(storage=storage, refine=refine, k_factor=k_factor)
+        if factory is not None:
+            # The factory string names the kind and its shape; the search breadths stay ours.
+            config.update(factory=factory, efSearch=efSearch, efConstruction=efConstruction)
+            config.update(nprobe=nprobe, threads=threads, k_factor=k_factor)
+        else:
+            kind = str(index_type).upper()
+            config["index_type"] = index_type
+            if kind == "HNSW":
+                config.update(m=m, efSearch=efSearch, efConstruction=efConstruction, threads=threads)
+                config.update(quantized)
+            elif kind == "IVF":
+                _common.warn_if_nprobe_exceeds(nprobe, nlists)
+                config.update(nlists=nlists, nprobe=nprobe)
+            else:
+                config.update(quantized)
         self._builder = Builder("faiss", **config)
         self._efSearch = efSearch
         self._nprobe = nprobe
+        self._k_factor = k_factor
 
     def from_embeddings(self, embeddings: ty.Any, ids: ty.Any = None) -> ty.ContextManager[FaissIndexer]:
         """Builds the index when the ``with`` block is entered; ``ids``: optional int64 ids."""
@@ -73,6 +92,8 @@ class FaissBuilder(BaseBuilder):
             if kind == "IVF" and self._nprobe is not None:
                 _common.warn_if_nprobe_exceeds(self._nprobe, int(index.info["params"]["nlists"]))
                 index.set_param("nprobe", self._nprobe)
+            if self._k_factor is not None:
+                index.set_param("k_factor", self._k_factor)
         except BaseException:
             index.close()
             raise
