@@ -67,7 +67,7 @@ pub fn query(a: QueryArgs) -> Result<()> {
     anyhow::ensure!(
         build_only.is_empty(),
         "{} only shape{} a build and cannot change an existing index; drop {} (query-time \
-         parameters: efSearch, nprobe for faiss; searchk for annoy; ef, nprobe for milvus)",
+         parameters: efSearch, nprobe, k_factor for faiss; searchk for annoy; ef, nprobe for milvus)",
         build_only.join(", "),
         if build_only.len() == 1 { "s" } else { "" },
         if build_only.len() == 1 { "it" } else { "them" }

@@ -382,3 +382,81 @@ fn hnsw_build_and_query_with_ef_search() {
         &["efSearch"],
     );
 }
+
+/// A faiss factory string builds a quantized index; `info` names its storage and memory per
+/// vector (SQ8 codes: a quarter of the float rows), and `k_factor` works at query time.
+#[test]
+fn factory_strings_build_quantized_indexes_and_info_shows_their_memory() {
+    let d = data();
+    let info_of = |file: &str| -> serde_json::Value {
+        serde_json::from_slice(&ok(&["info", "--json", &p(&d, file)]).stdout).unwrap()
+    };
+    for (file, factory) in [
+        ("flat.index", "HNSW8"),
+        ("sq.index", "HNSW8,SQ8"),
+        ("rf.index", "HNSW8,SQ8,RFlat"),
+    ] {
+        let f = format!("factory={factory}");
+        ok(&[
+            "build",
+            "faiss",
+            &f,
+            "--input",
+            &p(&d, "items.npy"),
+            "--output",
+            &p(&d, file),
+        ]);
+    }
+    let bytes = |v: &serde_json::Value| -> f64 {
+        v["params"]["bytes_per_vector"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (flat, sq, rf) = (
+        info_of("flat.index"),
+        info_of("sq.index"),
+        info_of("rf.index"),
+    );
+    assert_eq!(flat["params"]["storage"], "Flat");
+    assert_eq!(sq["params"]["storage"], "SQ8");
+    assert_eq!(
+        (
+            rf["params"]["storage"].as_str(),
+            rf["params"]["refine"].as_str()
+        ),
+        (Some("SQ8"), Some("Flat"))
+    );
+    assert!(sq["format"].as_str().unwrap().contains("IHNs"), "{sq}");
+    assert!(rf["format"].as_str().unwrap().contains("IxRF"), "{rf}");
+    // Links are the same; the stored vector shrinks from 4·D to D bytes.
+    let links = bytes(&flat) - 4.0 * D as f64;
+    assert!((bytes(&sq) - (links + D as f64)).abs() < 1.0, "{flat} {sq}");
+    assert!(
+        (bytes(&rf) - (bytes(&sq) + 4.0 * D as f64)).abs() < 1.0,
+        "{rf}"
+    );
+    // k_factor is a query-time parameter of the refine index, and only of it.
+    let query = |file: &str, extra: &str| {
+        let index = p(&d, file);
+        let queries = p(&d, "queries.npy");
+        run(&[
+            "query",
+            "faiss",
+            extra,
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "-k",
+            "5",
+            "--output",
+            "-",
+        ])
+    };
+    assert!(query("rf.index", "k_factor=4").status.success());
+    let o = query("sq.index", "k_factor=4");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("k_factor applies to refine"));
+}

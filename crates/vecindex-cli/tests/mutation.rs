@@ -190,7 +190,11 @@ fn seeds(dir: &Path) -> Vec<Seed> {
         ("faiss_sq8", &["factory=SQ8"], false),
         ("faiss_sqfp16_ip", &["factory=SQfp16", "metric=IP"], false),
         ("faiss_hnsw_sq8", &["factory=HNSW8,SQ8"], false),
-        ("faiss_hnsw_sq8_rflat", &["factory=HNSW8,SQ8,RFlat", "k_factor=2"], true),
+        (
+            "faiss_hnsw_sq8_rflat",
+            &["factory=HNSW8,SQ8,RFlat", "k_factor=2"],
+            true,
+        ),
     ];
     for (name, params, with_ids) in faiss {
         let path = at(&format!("{name}.index"));

@@ -96,7 +96,18 @@ pub fn builder_factory(backend: &str, config: &Config) -> Result<Box<dyn Builder
 pub fn build_only_params(backend: &str, config: &Config) -> Result<Vec<&'static str>> {
     let (params, build_only): (&[config::Param], &[&str]) =
         match backend.to_ascii_lowercase().as_str() {
-            "faiss" => (faiss::PARAMS, &["m", "efConstruction", "nlists", "threads"]),
+            "faiss" => (
+                faiss::PARAMS,
+                &[
+                    "m",
+                    "efConstruction",
+                    "nlists",
+                    "threads",
+                    "storage",
+                    "refine",
+                    "factory",
+                ],
+            ),
             "annoy" => (annoy::backend::PARAMS, &["n_trees", "threads", "seed"]),
             #[cfg(feature = "milvus")]
             "milvus" => (

@@ -374,11 +374,12 @@ impl FaissBuilder {
     fn check_params_apply(&self, t: IndexType) -> Result<()> {
         for name in self.explicit.names() {
             if KIND_PARAMS.contains(&name) && !t.own_params().contains(&name) {
-                let owner = [IndexType::Hnsw, IndexType::Ivf]
+                let owner = [IndexType::Flat, IndexType::Hnsw, IndexType::Ivf]
                     .into_iter()
-                    .find(|k| k.own_params().contains(&name))
+                    .filter(|k| k.own_params().contains(&name))
                     .map(|k| k.name())
-                    .unwrap_or("?");
+                    .collect::<Vec<_>>()
+                    .join(" and ");
                 return Err(Error::InvalidParameter {
                     key: name.to_string(),
                     value: self.explicit.text(name).unwrap_or("").to_string(),
@@ -554,6 +555,25 @@ impl FaissBuilder {
                 self.metric.name().into(),
                 index.metric().name().into(),
             ));
+        }
+        if let Some(storage) = self.explicit.text("storage") {
+            if storage != index.storage_name() {
+                return Err(mismatch(
+                    "storage",
+                    storage.into(),
+                    index.storage_name().into(),
+                ));
+            }
+        }
+        if let Some(refine) = self.explicit.text("refine") {
+            let found = if matches!(index, FaissIndex::Refine(_)) {
+                "Flat"
+            } else {
+                "none"
+            };
+            if refine != found {
+                return Err(mismatch("refine", refine.into(), found.into()));
+            }
         }
         if let Some(d) = self.explicit.int("d") {
             if d as usize != index.dim() {

@@ -163,7 +163,7 @@ pub const DEFAULT_NLISTS: usize = 100;
 
 /// The factory strings [`parse_factory`] understands, for error messages.
 pub const FACTORY_FORMS: &str = "Flat, SQ8, SQfp16, HNSW<M>[,Flat|,SQ8|,SQfp16], \
-    IVF<nlists>[,Flat], each optionally followed by ,RFlat (SQ and HNSW bases)";
+    IVF<nlists>,Flat; SQ8, SQfp16, HNSW<M>,SQ8 and HNSW<M>,SQfp16 optionally followed by ,RFlat";
 
 /// The `key=value` settings a faiss `index_factory` string stands for: `"HNSW32,SQ8,RFlat"`
 /// gives `index_type=HNSW m=32 storage=SQ8 refine=Flat`. Unsupported strings are errors that
