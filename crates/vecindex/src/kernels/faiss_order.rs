@@ -238,11 +238,44 @@ fn codec_is_sq8(codec: SqCodec<'_>) -> bool {
 }
 
 /// The SIMD units of faiss's kernels (d a multiple of 8) with AVX2 intrinsics: 16 lanes as two
-/// 8-lane registers (lane j and lane j + 8), 8 lanes as one, the same decode and tree.
+/// 8-lane registers (lane j and lane j + 8), 8 lanes as one, the same decode and tree. One
+/// copy of each loop per code kind (`KIND`), so the inner loops do not branch on it.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::SqCodec;
     use std::arch::x86_64::*;
+
+    const SQ8: u8 = 0;
+    const FP16: u8 = 1;
+    const FLOAT: u8 = 2;
+
+    /// The slices a kind's decode reads: codes, SQ8 ranges, or decoded floats.
+    #[derive(Clone, Copy)]
+    struct Src<'a> {
+        code: &'a [u8],
+        vmin: &'a [f32],
+        vdiff: &'a [f32],
+        floats: &'a [f32],
+    }
+
+    impl<'a> Src<'a> {
+        fn new(codec: SqCodec<'a>, code: &'a [u8], floats: &'a [f32]) -> (u8, Self) {
+            let (kind, vmin, vdiff): (u8, &[f32], &[f32]) = match codec {
+                SqCodec::Sq8 { vmin, vdiff } => (SQ8, vmin, vdiff),
+                SqCodec::Fp16 => (FP16, &[], &[]),
+                SqCodec::Float => (FLOAT, &[], &[]),
+            };
+            (
+                kind,
+                Src {
+                    code,
+                    vmin,
+                    vdiff,
+                    floats,
+                },
+            )
+        }
+    }
 
     /// faiss's tree over 8 lanes: `(h0+h4 + h2+h6) + (h1+h5 + h3+h7)`.
     #[inline]
@@ -257,29 +290,27 @@ mod x86 {
     }
 
     /// Components `i..i + 8` as the kernels decode them. Caller guarantees `i + 8 <= d` for
-    /// the codes (and ranges or floats) and the CPU features of [`distance`].
+    /// the kind's slices and the CPU features of [`distance`].
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn decode8(codec: SqCodec<'_>, code: &[u8], floats: &[f32], i: usize) -> __m256 {
-        match codec {
-            SqCodec::Sq8 { vmin, vdiff } => {
-                let c = _mm_loadl_epi64(code.as_ptr().add(i) as *const __m128i);
-                let cf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c));
-                let u = _mm256_fmadd_ps(
-                    cf,
-                    _mm256_set1_ps(1.0f32 / 255.0),
-                    _mm256_set1_ps(0.5f32 / 255.0),
-                );
-                _mm256_fmadd_ps(
-                    u,
-                    _mm256_loadu_ps(vdiff.as_ptr().add(i)),
-                    _mm256_loadu_ps(vmin.as_ptr().add(i)),
-                )
-            }
-            SqCodec::Fp16 => {
-                _mm256_cvtph_ps(_mm_loadu_si128(code.as_ptr().add(2 * i) as *const __m128i))
-            }
-            SqCodec::Float => _mm256_loadu_ps(floats.as_ptr().add(i)),
+    unsafe fn decode8<const KIND: u8>(s: Src<'_>, i: usize) -> __m256 {
+        if KIND == SQ8 {
+            let c = _mm_loadl_epi64(s.code.as_ptr().add(i) as *const __m128i);
+            let cf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c));
+            let u = _mm256_fmadd_ps(
+                cf,
+                _mm256_set1_ps(1.0f32 / 255.0),
+                _mm256_set1_ps(0.5f32 / 255.0),
+            );
+            _mm256_fmadd_ps(
+                u,
+                _mm256_loadu_ps(s.vdiff.as_ptr().add(i)),
+                _mm256_loadu_ps(s.vmin.as_ptr().add(i)),
+            )
+        } else if KIND == FP16 {
+            _mm256_cvtph_ps(_mm_loadu_si128(s.code.as_ptr().add(2 * i) as *const __m128i))
+        } else {
+            _mm256_loadu_ps(s.floats.as_ptr().add(i))
         }
     }
 
@@ -295,23 +326,15 @@ mod x86 {
         }
     }
 
-    /// faiss's SQ distance for `q.len()` a multiple of 8. Caller guarantees that multiple,
-    /// that the codes, ranges or floats hold `q.len()` components, and AVX2 + FMA (+ F16C for
-    /// fp16 codes; the fp16 loads are the only F16C instructions executed).
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn distance<const L2: bool>(
-        q: &[f32],
-        codec: SqCodec<'_>,
-        code: &[u8],
-        floats: &[f32],
-    ) -> f32 {
+    unsafe fn distance_of<const L2: bool, const KIND: u8>(q: &[f32], s: Src<'_>) -> f32 {
         let d = q.len();
         if d % 16 == 0 {
             let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
             let mut i = 0;
             while i < d {
-                a = term::<L2>(a, q, decode8(codec, code, floats, i), i);
-                b = term::<L2>(b, q, decode8(codec, code, floats, i + 8), i + 8);
+                a = term::<L2>(a, q, decode8::<KIND>(s, i), i);
+                b = term::<L2>(b, q, decode8::<KIND>(s, i + 8), i + 8);
                 i += 16;
             }
             tree8(_mm256_add_ps(a, b))
@@ -319,20 +342,97 @@ mod x86 {
             let mut a = _mm256_setzero_ps();
             let mut i = 0;
             while i < d {
-                a = term::<L2>(a, q, decode8(codec, code, floats, i), i);
+                a = term::<L2>(a, q, decode8::<KIND>(s, i), i);
                 i += 8;
             }
             tree8(a)
         }
     }
 
-    /// Decodes `out.len()` (a multiple of 8) components; same guarantees as [`distance`].
+    /// faiss's SQ distance for `q.len()` a multiple of 8. Caller guarantees that multiple,
+    /// that the codes, ranges or floats hold `q.len()` components, and AVX2 + FMA (+ F16C for
+    /// fp16 codes; the fp16 loads are the only F16C instructions executed).
+    #[inline]
+    pub(super) unsafe fn distance<const L2: bool>(
+        q: &[f32],
+        codec: SqCodec<'_>,
+        code: &[u8],
+        floats: &[f32],
+    ) -> f32 {
+        let (kind, s) = Src::new(codec, code, floats);
+        match kind {
+            SQ8 => distance_of::<L2, SQ8>(q, s),
+            FP16 => distance_of::<L2, FP16>(q, s),
+            _ => distance_of::<L2, FLOAT>(q, s),
+        }
+    }
+
+    /// Four codes against one query: the same per-code order as [`distance_of`], four times
+    /// interleaved so the FMA chains overlap.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn decode(codec: SqCodec<'_>, code: &[u8], out: &mut [f32]) {
+    unsafe fn distance4_of<const L2: bool, const KIND: u8>(q: &[f32], s: [Src<'_>; 4]) -> [f32; 4] {
+        let d = q.len();
+        let mut a = [_mm256_setzero_ps(); 4];
+        let mut out = [0.0f32; 4];
+        if d % 16 == 0 {
+            let mut b = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            while i < d {
+                for j in 0..4 {
+                    a[j] = term::<L2>(a[j], q, decode8::<KIND>(s[j], i), i);
+                    b[j] = term::<L2>(b[j], q, decode8::<KIND>(s[j], i + 8), i + 8);
+                }
+                i += 16;
+            }
+            for j in 0..4 {
+                out[j] = tree8(_mm256_add_ps(a[j], b[j]));
+            }
+        } else {
+            let mut i = 0;
+            while i < d {
+                for j in 0..4 {
+                    a[j] = term::<L2>(a[j], q, decode8::<KIND>(s[j], i), i);
+                }
+                i += 8;
+            }
+            for j in 0..4 {
+                out[j] = tree8(a[j]);
+            }
+        }
+        out
+    }
+
+    /// [`distance`] for four codes of the same codec.
+    #[inline]
+    pub(super) unsafe fn distance4<const L2: bool>(
+        q: &[f32],
+        codec: SqCodec<'_>,
+        codes: [&[u8]; 4],
+    ) -> [f32; 4] {
+        let src = codes.map(|c| Src::new(codec, c, &[]).1);
+        match Src::new(codec, codes[0], &[]).0 {
+            SQ8 => distance4_of::<L2, SQ8>(q, src),
+            FP16 => distance4_of::<L2, FP16>(q, src),
+            _ => distance4_of::<L2, FLOAT>(q, src),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn decode_of<const KIND: u8>(s: Src<'_>, out: &mut [f32]) {
         let mut i = 0;
         while i + 8 <= out.len() {
-            _mm256_storeu_ps(out.as_mut_ptr().add(i), decode8(codec, code, &[], i));
+            _mm256_storeu_ps(out.as_mut_ptr().add(i), decode8::<KIND>(s, i));
             i += 8;
+        }
+    }
+
+    /// Decodes `out.len()` (a multiple of 8) components; same guarantees as [`distance`].
+    pub(super) unsafe fn decode(codec: SqCodec<'_>, code: &[u8], out: &mut [f32]) {
+        let (kind, s) = Src::new(codec, code, &[]);
+        match kind {
+            SQ8 => decode_of::<SQ8>(s, out),
+            FP16 => decode_of::<FP16>(s, out),
+            _ => decode_of::<FLOAT>(s, out),
         }
     }
 }
@@ -356,6 +456,29 @@ pub fn sq_distance(q: &[f32], codec: SqCodec<'_>, code: &[u8], l2: bool) -> f32 
     }
     assert!(!matches!(codec, SqCodec::Float));
     dispatch(q, codec, code, &[], l2)
+}
+
+/// [`sq_distance`] of four codes (the same bits as four calls).
+pub fn sq_distance4(q: &[f32], codec: SqCodec<'_>, codes: [&[u8]; 4], l2: bool) -> [f32; 4] {
+    let need = code_len(codec, q.len());
+    assert!(codes.iter().all(|c| c.len() >= need));
+    if let SqCodec::Sq8 { vmin, vdiff } = codec {
+        assert!(vmin.len() >= q.len() && vdiff.len() >= q.len());
+    }
+    assert!(!matches!(codec, SqCodec::Float));
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() && q.len() % 8 == 0 && (codec_is_sq8(codec) || has_f16c()) {
+        // SAFETY: as in `dispatch`: the CPU features were detected, q.len() is a multiple of 8,
+        // and every code and range holds q.len() components (asserted above).
+        return unsafe {
+            if l2 {
+                x86::distance4::<true>(q, codec, codes)
+            } else {
+                x86::distance4::<false>(q, codec, codes)
+            }
+        };
+    }
+    codes.map(|c| dispatch(q, codec, c, &[], l2))
 }
 
 /// Decodes `code` into `out` the way the kernels see it (for code-to-code distances).
@@ -524,6 +647,19 @@ mod tests {
                         distance_portable::<false>(&q, codec, code, &[])
                     };
                     assert_eq!(got.to_bits(), model.to_bits(), "d={d} l2={l2} {codec:?}");
+                }
+                // Four different codes (rotations of this one), each as a single call gives.
+                let width = code.len() / d;
+                let rotated: Vec<Vec<u8>> = (0..4)
+                    .map(|j| {
+                        let mut c = code.clone();
+                        c.rotate_left(j * width);
+                        c
+                    })
+                    .collect();
+                let four = sq_distance4(&q, codec, [0, 1, 2, 3].map(|j| &rotated[j][..]), true);
+                for (j, c) in rotated.iter().enumerate() {
+                    assert_eq!(four[j].to_bits(), sq_distance(&q, codec, c, true).to_bits());
                 }
                 let mut out = vec![0.0f32; d];
                 sq_decode_kernel(codec, code, &mut out);

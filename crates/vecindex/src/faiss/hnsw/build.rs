@@ -67,11 +67,12 @@ fn heuristic<P: GraphPoints>(
     max_size: usize,
 ) -> Vec<Cand> {
     let mut out: Vec<Cand> = Vec::with_capacity(max_size);
+    let mut buf = Vec::new();
     for c in sorted {
+        let v = p.node_query(c.1 as usize, &mut buf);
         // Keep v unless some kept u is strictly closer to v than the base point is (NaN: keep).
         let dominated = |u: &Cand| {
-            c.0.partial_cmp(&p.node_key(c.1 as usize, u.1 as usize))
-                == Some(std::cmp::Ordering::Greater)
+            c.0.partial_cmp(&p.key(v, u.1 as usize)) == Some(std::cmp::Ordering::Greater)
         };
         if !out.iter().any(dominated) {
             out.push(c);
@@ -150,9 +151,11 @@ fn merge_reverse<P: GraphPoints>(
         }
     }
     if cands.len() > cap {
+        let mut buf = Vec::new();
+        let dq = p.node_query(dest, &mut buf);
         let mut arr: Vec<Cand> = cands
             .iter()
-            .map(|&v| Cand(p.node_key(dest, v as usize), v))
+            .map(|&v| Cand(p.key(dq, v as usize), v))
             .collect();
         arr.sort();
         let headroom = 0.2f32;

@@ -5,7 +5,7 @@
 
 use crate::faiss::sq::SqIndex;
 use crate::kernels;
-use crate::kernels::faiss_order::sq_decode_kernel;
+use crate::kernels::faiss_order::{sq_decode_kernel, sq_distance4};
 use crate::metric::Metric;
 
 /// The distances an HNSW build and search need from its storage.
@@ -16,8 +16,10 @@ pub trait GraphPoints: Sync {
     fn key(&self, q: &[f32], i: usize) -> f32;
     /// Keys of the nodes `ids` for query `q`, into `out` (cleared first).
     fn keys(&self, q: &[f32], ids: &[i32], out: &mut Vec<f32>);
-    /// Key between stored nodes `i` and `j` (faiss's `symmetric_dis`).
-    fn node_key(&self, i: usize, j: usize) -> f32;
+    /// Node `i` as a query for node-to-node keys (faiss's `symmetric_dis(i, j)` is
+    /// `key(node_query(i), j)`): the row itself, or the decoded code in `buf`. Decoding once per
+    /// node, not once per pair, is what keeps quantized builds as fast as flat ones.
+    fn node_query<'a>(&'a self, i: usize, buf: &'a mut Vec<f32>) -> &'a [f32];
     /// Asks the CPU to start loading node `i` (a graph walk's next reads are random).
     fn prefetch(&self, i: usize);
 }
@@ -86,8 +88,8 @@ impl GraphPoints for Points<'_> {
     }
 
     #[inline]
-    fn node_key(&self, i: usize, j: usize) -> f32 {
-        self.key(self.row(i), j)
+    fn node_query<'a>(&'a self, i: usize, _buf: &'a mut Vec<f32>) -> &'a [f32] {
+        self.row(i)
     }
 
     /// The first 512 bytes only, which measured best for long rows.
@@ -104,11 +106,6 @@ pub struct SqPoints<'a> {
     pub index: &'a SqIndex,
 }
 
-thread_local! {
-    /// A decoded node for code-to-code distances.
-    static DECODED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 impl GraphPoints for SqPoints<'_> {
     fn metric(&self) -> Metric {
         self.index.metric()
@@ -119,18 +116,26 @@ impl GraphPoints for SqPoints<'_> {
         self.index.metric().to_key(self.index.distance(q, i))
     }
 
+    /// Four at a time.
     fn keys(&self, q: &[f32], ids: &[i32], out: &mut Vec<f32>) {
         out.clear();
-        out.extend(ids.iter().map(|&v| self.key(q, v as usize)));
+        let (ix, metric) = (self.index, self.index.metric());
+        let l2 = metric == Metric::L2;
+        let mut c = ids.chunks_exact(4);
+        for g in &mut c {
+            let codes = [0, 1, 2, 3].map(|j| ix.code(g[j] as usize));
+            let d = sq_distance4(q, ix.codec(), codes, l2);
+            out.extend(d.iter().map(|&x| metric.to_key(x)));
+        }
+        for &v in c.remainder() {
+            out.push(self.key(q, v as usize));
+        }
     }
 
-    fn node_key(&self, i: usize, j: usize) -> f32 {
-        DECODED.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            buf.resize(self.index.dim(), 0.0);
-            sq_decode_kernel(self.index.codec(), self.index.code(i), &mut buf);
-            self.key(&buf, j)
-        })
+    fn node_query<'a>(&'a self, i: usize, buf: &'a mut Vec<f32>) -> &'a [f32] {
+        buf.resize(self.index.dim(), 0.0);
+        sq_decode_kernel(self.index.codec(), self.index.code(i), buf);
+        buf
     }
 
     #[inline]
