@@ -6,6 +6,7 @@
 
 use super::flat::FlatIndex;
 use super::hnsw::{HnswGraph, HnswIndex, HnswStorage};
+use super::invlists::{read_array_lists, write_array_lists};
 use super::ivf::{DirectMap, IvfIndex};
 use super::refine::{check_k_factor, RefineIndex};
 use super::sq::format::{read_sq_body, write_sq, SQ};
@@ -37,8 +38,6 @@ pub const IVF_FLAT_LEGACY: &[u8; 4] = b"IvFl";
 /// Fourcc of the legacy `IndexIVFFlat` with list vectors stored as bytes: read only, saved as
 /// `IwFl`.
 pub const IVF_FLAT_LEGACY_U8: &[u8; 4] = b"IvFL";
-const INVLISTS_ARRAY: &[u8; 4] = b"ilar";
-const INVLISTS_NONE: &[u8; 4] = b"il00";
 
 /// faiss's `dummy` header fields: always 1<<20, ignored on read.
 const DUMMY: i64 = 1 << 20;
@@ -545,82 +544,16 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
     let direct_map;
     if fourcc == IVF_FLAT {
         direct_map = read_direct_map(r)?;
-        let ilcc = r.fourcc("inverted lists fourcc")?;
-        if &ilcc == INVLISTS_NONE {
-            return Err(Error::Unsupported(
-                "IVF file without inverted lists (il00) cannot be searched".into(),
-            ));
-        }
-        if &ilcc != INVLISTS_ARRAY {
-            return Err(Error::Unsupported(format!(
-                "inverted lists of type '{}' are not supported (array lists 'ilar' only)",
-                cc_str(&ilcc)
-            )));
-        }
-        let il_nlist = r.u64("inverted lists nlist")?;
-        if il_nlist != nlist as u64 {
-            return Err(r.error(format!(
-                "inverted lists count {il_nlist} differs from nlist {nlist}"
-            )));
-        }
-        let cs = r.u64("code_size")?;
-        if cs != code_size as u64 {
-            return Err(r.error(format!("code_size {cs} is not 4·d = {code_size}")));
-        }
-        let list_type = r.fourcc("list type")?;
-        let mut sizes = vec![0u64; nlist];
-        match &list_type {
-            b"full" => {
-                let n = r.u64("list sizes count")?;
-                if n != nlist as u64 {
-                    return Err(r.error(format!("{n} list sizes for nlist {nlist}")));
-                }
-                sizes = r.u64_vec(n, "list sizes")?;
-            }
-            b"sprs" => {
-                let n = r.u64("sparse list sizes count")?;
-                if n % 2 != 0 {
-                    return Err(r.error(format!("odd sparse size vector length {n}")));
-                }
-                let pairs = r.u64_vec(n, "sparse list sizes")?;
-                for c in pairs.chunks_exact(2) {
-                    let l = usize::try_from(c[0])
-                        .ok()
-                        .filter(|&l| l < nlist)
-                        .ok_or_else(|| {
-                            r.error(format!(
-                                "sparse list number {} out of range [0, {nlist})",
-                                c[0]
-                            ))
-                        })?;
-                    sizes[l] = c[1];
-                }
-            }
-            other => {
-                return Err(r.error(format!("unknown inverted list type '{}'", cc_str(other))));
-            }
-        }
-        let stored: u128 = sizes.iter().map(|&s| s as u128).sum();
-        if stored > h.ntotal as u128 {
-            return Err(r.error(format!(
-                "lists hold {stored} vectors but ntotal is {}",
-                h.ntotal
-            )));
-        }
-        codes = Vec::with_capacity(nlist);
-        ids = Vec::with_capacity(nlist);
-        for (l, &s) in sizes.iter().enumerate() {
-            if s == 0 {
-                codes.push(Vec::new());
-                ids.push(Vec::new());
-                continue;
-            }
-            let nvals = s
-                .checked_mul(h.d as u64)
-                .ok_or_else(|| r.error("list size overflows"))?;
-            codes.push(r.f32_vec(nvals, &format!("codes of list {l}"))?);
-            ids.push(r.i64_vec(s, &format!("ids of list {l}"))?);
-        }
+        let (bytes, list_ids) = read_array_lists(r, nlist, code_size, h.ntotal)?;
+        codes = bytes
+            .iter()
+            .map(|b| {
+                b.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            })
+            .collect();
+        ids = list_ids;
     } else {
         // Legacy: nlist id vectors, the direct map, then nlist code vectors.
         ids = Vec::with_capacity(nlist);
@@ -717,30 +650,10 @@ fn write_ivf(w: &mut ByteWriter, ivf: &IvfIndex) {
             w.i64(*b);
         }
     }
-    w.bytes(INVLISTS_ARRAY);
-    w.u64(ivf.nlist as u64);
-    w.u64((ivf.dim * 4) as u64);
-    let sizes = ivf.list_sizes();
-    let nonempty = sizes.iter().filter(|&&s| s > 0).count();
-    // faiss's rule: "full" iff more than half the lists are non-empty.
-    if nonempty > ivf.nlist / 2 {
-        w.bytes(b"full");
-        w.u64(sizes.len() as u64);
-        for s in &sizes {
-            w.u64(*s as u64);
-        }
-    } else {
-        w.bytes(b"sprs");
-        w.u64(2 * nonempty as u64);
-        for (l, s) in sizes.iter().enumerate().filter(|(_, s)| **s > 0) {
-            w.u64(l as u64);
-            w.u64(*s as u64);
-        }
-    }
-    for ((codes, ids), &size) in ivf.codes.iter().zip(&ivf.ids).zip(&sizes) {
-        if size > 0 {
-            w.f32s(codes);
-            w.i64s(ids);
-        }
-    }
+    let bytes: Vec<Vec<u8>> = ivf
+        .codes
+        .iter()
+        .map(|c| c.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    write_array_lists(w, ivf.dim * 4, &ivf.ids, |l| &bytes[l]);
 }

@@ -23,6 +23,7 @@
 pub(crate) mod flat;
 pub(crate) mod format;
 pub(crate) mod hnsw;
+pub(crate) mod invlists;
 pub(crate) mod ivf;
 pub(crate) mod kmeans;
 mod params;
