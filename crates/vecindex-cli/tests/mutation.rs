@@ -180,7 +180,7 @@ fn seeds(dir: &Path) -> Vec<Seed> {
         c
     };
     let mut out = Vec::new();
-    let faiss: [(&str, &[&str], bool); 10] = [
+    let faiss: [(&str, &[&str], bool); 12] = [
         ("faiss_flat_l2", &["index_type=Flat"], false),
         ("faiss_flat_ip", &["index_type=Flat", "metric=IP"], false),
         ("faiss_hnsw", &["index_type=HNSW", "M=8"], false),
@@ -190,6 +190,12 @@ fn seeds(dir: &Path) -> Vec<Seed> {
         ("faiss_sq8", &["factory=SQ8"], false),
         ("faiss_sqfp16_ip", &["factory=SQfp16", "metric=IP"], false),
         ("faiss_hnsw_sq8", &["factory=HNSW8,SQ8"], false),
+        ("faiss_ivf_sq8_ip", &["factory=IVF8,SQ8", "metric=IP"], true),
+        (
+            "faiss_ivf_sqfp16_rflat",
+            &["factory=IVF8,SQfp16,RFlat"],
+            false,
+        ),
         (
             "faiss_hnsw_sq8_rflat",
             &["factory=HNSW8,SQ8,RFlat", "k_factor=2"],

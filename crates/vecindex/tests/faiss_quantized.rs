@@ -67,6 +67,9 @@ fn faiss_files_search_identically_and_round_trip() {
             if let Some(ef) = s.get("efSearch") {
                 idx.set_param("efSearch", &ef.to_string()).unwrap();
             }
+            if let Some(np) = s.get("nprobe") {
+                idx.set_param("nprobe", &np.to_string()).unwrap();
+            }
             let r = idx.query(queries.view(), k).unwrap();
             let want_ids: Vec<i64> = s["ids"]
                 .as_array()
@@ -117,6 +120,9 @@ fn builds_from_factory_strings_are_faiss_bytes() {
             .set("metric", f["metric"].as_str().unwrap());
         if let Some(kf) = f["params"].get("k_factor") {
             cfg = cfg.set("k_factor", kf);
+        }
+        if f["factory"].as_str().unwrap().starts_with("IVF") {
+            cfg = cfg.set("nprobe", 1); // what faiss stores; ours defaults higher
         }
         let base = input(&m, &format!("{data}.base"));
         let idx = builder_factory("faiss", &cfg)

@@ -7,9 +7,9 @@
 use super::flat::FlatIndex;
 use super::hnsw::{HnswGraph, HnswIndex, HnswStorage};
 use super::invlists::{read_array_lists, write_array_lists};
-use super::ivf::{DirectMap, IvfIndex};
+use super::ivf::{DirectMap, IvfIndex, IvfSq};
 use super::refine::{check_k_factor, RefineIndex};
-use super::sq::format::{read_sq_body, write_sq, SQ};
+use super::sq::format::{read_sq_block, read_sq_body, write_sq, write_sq_block, SQ};
 use super::FaissIndex;
 use crate::error::{Error, Result};
 use crate::io::bytes::{ByteReader, ByteWriter};
@@ -27,6 +27,10 @@ pub const ID_MAP: &[u8; 4] = b"IxMp";
 pub const ID_MAP2: &[u8; 4] = b"IxM2";
 /// Fourcc of `IndexIVFFlat`, the IVF record vecindex reads and writes.
 pub const IVF_FLAT: &[u8; 4] = b"IwFl";
+/// fourcc of an `IndexIVFScalarQuantizer`.
+pub const IVF_SQ: &[u8; 4] = b"IwSq";
+/// The same without the `by_residual` byte (older faiss; read, never written).
+pub const IVF_SQ_LEGACY: &[u8; 4] = b"IwSQ";
 /// Fourcc of `IndexHNSWFlat` (an HNSW graph over flat storage), the only HNSW record read.
 pub const HNSW_FLAT: &[u8; 4] = b"IHNf";
 /// fourcc of an `IndexRefine` / `IndexRefineFlat`.
@@ -211,7 +215,7 @@ fn cc_str(cc: &[u8; 4]) -> String {
 fn read_record(r: &mut ByteReader<'_>, fourcc: [u8; 4]) -> Result<FaissIndex> {
     match &fourcc {
         FLAT_L2 | FLAT_IP | FLAT_ANY => Ok(FaissIndex::Flat(read_flat_body(r, &fourcc)?)),
-        IVF_FLAT | IVF_FLAT_LEGACY | IVF_FLAT_LEGACY_U8 => Ok(FaissIndex::Ivf(read_ivf_body(r, &fourcc)?)),
+        IVF_FLAT | IVF_FLAT_LEGACY | IVF_FLAT_LEGACY_U8 | IVF_SQ | IVF_SQ_LEGACY => Ok(FaissIndex::Ivf(read_ivf_body(r, &fourcc)?)),
         HNSW_FLAT | HNSW_SQ => Ok(FaissIndex::Hnsw(read_hnsw_body(r)?)),
         SQ => Ok(FaissIndex::Sq(read_sq_body(r)?)),
         REFINE_FLAT => Ok(FaissIndex::Refine(Box::new(read_refine_body(r)?))),
@@ -527,7 +531,11 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
     let quantizer = read_quantizer(r, h.d, h.metric)?;
     // nlist bounds allocations below: the legacy layout spends 16 bytes per list, the current one
     // at least a byte per list in any sane file (a trained index also has nlist centroids).
-    let per_list = if fourcc == IVF_FLAT { 1 } else { 16 };
+    let per_list = if fourcc == IVF_FLAT || fourcc == IVF_SQ || fourcc == IVF_SQ_LEGACY {
+        1
+    } else {
+        16
+    };
     let nlist = bounded_count(r, nlist_raw, per_list, "nlist")?;
     if nlist == 0 {
         return Err(r.error("IVF index with nlist = 0"));
@@ -542,7 +550,31 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
     let mut codes: Vec<Vec<f32>>;
     let mut ids: Vec<Vec<i64>>;
     let direct_map;
-    if fourcc == IVF_FLAT {
+    let mut sq_lists = None;
+    if fourcc == IVF_SQ || fourcc == IVF_SQ_LEGACY {
+        direct_map = read_direct_map(r)?;
+        let sq = read_sq_block(r, &h)?;
+        let cs = r.u64("IndexIVFScalarQuantizer code_size")?;
+        if cs != sq.code_size() as u64 {
+            return Err(r.error(format!(
+                "IndexIVFScalarQuantizer code_size mismatch: stored {cs} vs derived {}",
+                sq.code_size()
+            )));
+        }
+        // The legacy record has no by_residual byte: residuals, as faiss assumes.
+        let by_residual = fourcc == IVF_SQ_LEGACY || r.bool("by_residual")?;
+        let (bytes, list_ids) = read_array_lists(r, nlist, sq.code_size(), h.ntotal)?;
+        if !sq.is_trained() && list_ids.iter().any(|l| !l.is_empty()) {
+            return Err(r.error("an IVF index with an untrained scalar quantizer holds vectors"));
+        }
+        codes = vec![Vec::new(); nlist];
+        ids = list_ids;
+        sq_lists = Some(IvfSq {
+            sq,
+            by_residual,
+            codes: bytes,
+        });
+    } else if fourcc == IVF_FLAT {
         direct_map = read_direct_map(r)?;
         let (bytes, list_ids) = read_array_lists(r, nlist, code_size, h.ntotal)?;
         codes = bytes
@@ -625,6 +657,7 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
         codes,
         ids,
         direct_map,
+        sq: sq_lists,
     })
 }
 
@@ -635,7 +668,7 @@ fn write_ivf(w: &mut ByteWriter, ivf: &IvfIndex) {
         is_trained: ivf.is_trained,
         metric: ivf.metric,
     };
-    write_header(w, IVF_FLAT, &h);
+    write_header(w, if ivf.sq.is_some() { IVF_SQ } else { IVF_FLAT }, &h);
     w.u64(ivf.nlist as u64);
     w.u64(ivf.nprobe as u64);
     write_flat(w, &ivf.quantizer);
@@ -649,6 +682,13 @@ fn write_ivf(w: &mut ByteWriter, ivf: &IvfIndex) {
             w.i64(*a);
             w.i64(*b);
         }
+    }
+    if let Some(sq) = &ivf.sq {
+        write_sq_block(w, &sq.sq);
+        w.u64(sq.sq.code_size() as u64);
+        w.u8(u8::from(sq.by_residual));
+        write_array_lists(w, sq.sq.code_size(), &ivf.ids, |l| &sq.codes[l]);
+        return;
     }
     let bytes: Vec<Vec<u8>> = ivf
         .codes

@@ -14,6 +14,9 @@ fn cc_str(cc: &[u8; 4]) -> String {
     String::from_utf8_lossy(cc).to_string()
 }
 
+/// Per list, its code bytes and its ids.
+pub type Lists = (Vec<Vec<u8>>, Vec<Vec<i64>>);
+
 /// Reads the inverted lists of an IVF whose header says `nlist` lists of `code_size`-byte codes
 /// and at most `ntotal` vectors; every count is checked before it allocates.
 pub fn read_array_lists(
@@ -21,7 +24,7 @@ pub fn read_array_lists(
     nlist: usize,
     code_size: usize,
     ntotal: usize,
-) -> Result<(Vec<Vec<u8>>, Vec<Vec<i64>>)> {
+) -> Result<Lists> {
     let ilcc = r.fourcc("inverted lists fourcc")?;
     if &ilcc == INVLISTS_NONE {
         return Err(Error::Unsupported(

@@ -1,9 +1,14 @@
-//! FAISS `IndexIVFFlat`: a flat coarse quantizer (k-means centroids) and one inverted list of raw
-//! vectors per centroid. Search probes the `nprobe` nearest lists and scans them exactly.
+//! FAISS `IndexIVFFlat` and `IndexIVFScalarQuantizer`: a flat coarse quantizer (k-means
+//! centroids) and one inverted list per centroid, of raw vectors (`IwFl`) or of scalar-quantized
+//! codes of each vector's residual to its centroid (`IwSq`). Search probes the `nprobe` nearest
+//! lists and scans them (exactly, or on the decoded codes with faiss's arithmetic).
 
 use super::flat::FlatIndex;
 use super::kmeans::{kmeans, KMeansParams};
+use super::rng::rand_perm;
+use super::sq::{QType, ScalarQuantizer};
 use crate::exact::{l2_from_ip, offer, RawResults};
+use crate::kernels::faiss_order::{fvec_distance, sq_distance, SqCodec};
 use crate::kernels::{self, gemm, topk::TieOrder, topk::TopK};
 use crate::metric::Metric;
 use crate::vectors::VectorsView;
@@ -39,7 +44,23 @@ pub struct IvfIndex {
     pub(crate) direct_map: DirectMap,
     /// Squared norms of the list vectors (L2 only), for the batched GEMM scan.
     pub(crate) norms: Vec<Vec<f32>>,
+    /// Scalar-quantized lists (`IwSq`); `None` for raw vectors (`codes` then holds them).
+    pub(crate) sq: Option<IvfSq>,
 }
+
+/// The scalar-quantized lists of an `IndexIVFScalarQuantizer`.
+#[derive(Debug, Clone)]
+pub struct IvfSq {
+    /// The quantizer, trained on the residuals (or the vectors, without `by_residual`).
+    pub sq: ScalarQuantizer,
+    /// Codes encode `x − centroid` (faiss's default) instead of `x`.
+    pub by_residual: bool,
+    /// Per list, the codes (`sq.code_size()` bytes each) in the order of `ids`.
+    pub codes: Vec<Vec<u8>>,
+}
+
+/// faiss's cap on the vectors an IVF trains its codec on (`max_train_points`).
+const MAX_CODEC_TRAIN: usize = 100_000;
 
 /// Batches of at least this many queries are scanned list by list with GEMM (each list is read
 /// once for all the queries that probe it); smaller ones query by query, in faiss's order.
@@ -76,13 +97,51 @@ impl IvfIndex {
         nprobe: usize,
         progress: &dyn Fn(u64, u64),
     ) -> Result<Self> {
+        Self::train_with(train, nlist, metric, nprobe, None, progress)
+    }
+
+    /// Like [`IvfIndex::train`], with scalar-quantized lists when `qtype` is given: after the
+    /// k-means, the quantizer is trained on the residuals of (at most 100,000, faiss's
+    /// `rand_perm(n, 1234)` subsample of) the training vectors to their nearest centroids.
+    pub fn train_with(
+        train: VectorsView<'_>,
+        nlist: usize,
+        metric: Metric,
+        nprobe: usize,
+        qtype: Option<QType>,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<Self> {
         let d = train.dim();
         let cent = kmeans(train, nlist, metric, KMeansParams::ivf(metric), progress)?;
+        let quantizer = FlatIndex::from_parts(cent, d, metric);
+        let sq = match qtype {
+            None => None,
+            Some(qtype) => {
+                let sample: Vec<f32>;
+                let x = if train.rows() > MAX_CODEC_TRAIN {
+                    let perm = rand_perm(train.rows(), 1234);
+                    sample = perm[..MAX_CODEC_TRAIN]
+                        .iter()
+                        .flat_map(|&i| train.row(i).iter().copied())
+                        .collect();
+                    VectorsView::new(&sample, d)?
+                } else {
+                    train
+                };
+                let mut sq = ScalarQuantizer::new(qtype, d);
+                sq.train(&residuals(&quantizer, x));
+                Some(IvfSq {
+                    sq,
+                    by_residual: true,
+                    codes: vec![Vec::new(); nlist],
+                })
+            }
+        };
         Ok(IvfIndex {
             dim: d,
             metric,
             nprobe,
-            quantizer: FlatIndex::from_parts(cent, d, metric),
+            quantizer,
             nlist,
             is_trained: true,
             ntotal: 0,
@@ -90,6 +149,7 @@ impl IvfIndex {
             ids: vec![Vec::new(); nlist],
             direct_map: DirectMap::default(),
             norms: vec![Vec::new(); nlist],
+            sq,
         })
     }
 
@@ -99,11 +159,29 @@ impl IvfIndex {
             return Err(Error::invalid("IVF index is not trained"));
         }
         let assign = self.quantizer.search(x, 1);
+        let d = self.dim;
+        let mut residual = vec![0.0f32; d];
         for (i, &list) in assign.ids.iter().enumerate() {
             if list < 0 {
                 continue; // unassignable (faiss drops it too)
             }
             let l = list as usize;
+            if let Some(q) = &mut self.sq {
+                let v = if q.by_residual {
+                    let c = &self.quantizer.data()[l * d..(l + 1) * d];
+                    for ((r, a), b) in residual.iter_mut().zip(x.row(i)).zip(c) {
+                        *r = a - b;
+                    }
+                    &residual[..]
+                } else {
+                    x.row(i)
+                };
+                let start = q.codes[l].len();
+                q.codes[l].resize(start + q.sq.code_size(), 0);
+                q.sq.encode(v, &mut q.codes[l][start..]);
+                self.ids[l].push(ids[i]);
+                continue;
+            }
             self.codes[l].extend_from_slice(x.row(i));
             self.ids[l].push(ids[i]);
             if self.metric == Metric::L2 {
@@ -175,7 +253,9 @@ impl IvfIndex {
         } else {
             TieOrder::HighIdFirst
         };
-        let heaps = if nq >= BATCH_MIN_QUERIES {
+        let heaps = if let Some(sq) = &self.sq {
+            self.scan_sq(sq, queries, &coarse, nprobe, k, tie)
+        } else if nq >= BATCH_MIN_QUERIES {
             self.scan_batched(queries, &coarse.ids, nprobe, k, tie)
         } else {
             self.scan_each(queries, &coarse.ids, nprobe, k, tie)
@@ -195,6 +275,67 @@ impl IvfIndex {
             (kern.scan_dot)(q, &self.codes[l], buf);
             offer(heap, buf, -1.0, |j| ids[j]);
         }
+    }
+
+    /// Scalar-quantized lists, query by query, lists in coarse order (faiss's scanner): L2
+    /// compares `q − centroid` with the decoded residuals; inner product adds the coarse score
+    /// to `<q, decoded residual>`.
+    fn scan_sq(
+        &self,
+        sq: &IvfSq,
+        queries: VectorsView<'_>,
+        coarse: &RawResults,
+        nprobe: usize,
+        k: usize,
+        tie: TieOrder,
+    ) -> Vec<TopK> {
+        let d = self.dim;
+        let l2 = self.metric == Metric::L2;
+        let cs = sq.sq.code_size();
+        let codec = match sq.sq.qtype {
+            QType::Sq8 => {
+                let (vmin, vdiff) = sq.sq.trained.split_at(d);
+                SqCodec::Sq8 { vmin, vdiff }
+            }
+            QType::Fp16 => SqCodec::Fp16,
+        };
+        let rows: Vec<(usize, &[f32])> = queries.iter().enumerate().collect();
+        rows.par_iter()
+            .map_init(
+                || vec![0.0f32; d],
+                |qr: &mut Vec<f32>, &(qi, q)| {
+                    let mut heap = TopK::new(k, tie);
+                    for p in qi * nprobe..(qi + 1) * nprobe {
+                        let list = coarse.ids[p];
+                        if list < 0 || self.ids[list as usize].is_empty() {
+                            continue;
+                        }
+                        let l = list as usize;
+                        let c = &self.quantizer.data()[l * d..(l + 1) * d];
+                        let query: &[f32] = if l2 && sq.by_residual {
+                            for ((r, a), b) in qr.iter_mut().zip(q).zip(c) {
+                                *r = a - b;
+                            }
+                            qr
+                        } else {
+                            q
+                        };
+                        // faiss's coarse score for this list, in its own arithmetic.
+                        let base = if !l2 && sq.by_residual {
+                            fvec_distance(q, c, false)
+                        } else {
+                            0.0
+                        };
+                        for (code, &id) in sq.codes[l].chunks_exact(cs).zip(&self.ids[l]) {
+                            let dist = sq_distance(query, codec, code, l2);
+                            let score = if l2 { dist } else { base + dist };
+                            heap.push(self.metric.to_key(score), id);
+                        }
+                    }
+                    heap
+                },
+            )
+            .collect()
     }
 
     /// Query by query, lists in coarse order, direct distances: faiss's exact semantics.
@@ -309,4 +450,16 @@ impl IvfIndex {
             .collect();
         parts.into_iter().flatten().collect()
     }
+}
+
+/// `x − centroid(x)` for every row, the centroid being the nearest of `quantizer`'s.
+fn residuals(quantizer: &FlatIndex, x: VectorsView<'_>) -> Vec<f32> {
+    let d = x.dim();
+    let assign = quantizer.search(x, 1);
+    let mut out = Vec::with_capacity(x.rows() * d);
+    for (i, &l) in assign.ids.iter().enumerate() {
+        let c = &quantizer.data()[l.max(0) as usize * d..(l.max(0) as usize + 1) * d];
+        out.extend(x.row(i).iter().zip(c).map(|(a, b)| a - b));
+    }
+    out
 }

@@ -8,6 +8,7 @@ use super::rng::{rand_perm, FaissRng};
 use crate::error::{Error, Result};
 use crate::exact::ExactSearch;
 use crate::kernels;
+use crate::kernels::faiss_order::fvec_distance;
 use crate::metric::Metric;
 use crate::vectors::VectorsView;
 use rayon::prelude::*;
@@ -39,12 +40,46 @@ impl KMeansParams {
 
 fn renorm(c: &mut [f32], d: usize) {
     for row in c.chunks_exact_mut(d) {
-        let nr = kernels::dot(row, row);
+        let nr = fvec_distance(row, row, false);
         if nr > 0.0 {
             let inv = 1.0 / nr.sqrt();
             row.iter_mut().for_each(|v| *v *= inv);
         }
     }
+}
+
+/// Below this many values (points × d) faiss assigns points with its direct kernels, whose
+/// arithmetic `fvec_distance` reproduces; above it, with sgemm (ours: GEMM, equal up to
+/// near-ties).
+const DIRECT_LIMIT: usize = 128_000;
+
+/// Nearest centroid of every point with faiss's direct kernels: the first best wins.
+fn assign_direct(
+    xs: VectorsView<'_>,
+    cent: &[f32],
+    metric: Metric,
+    assign: &mut [usize],
+    dist: &mut [f32],
+) {
+    let d = xs.dim();
+    let l2 = metric == Metric::L2;
+    assign
+        .par_iter_mut()
+        .zip(dist.par_iter_mut())
+        .enumerate()
+        .for_each(|(i, (a, out))| {
+            let x = xs.row(i);
+            let (mut best, mut best_id) = (metric.padding(), 0usize);
+            for (j, c) in cent.chunks_exact(d).enumerate() {
+                let v = fvec_distance(x, c, l2);
+                if metric.better(v, best) {
+                    best = v;
+                    best_id = j;
+                }
+            }
+            *a = best_id;
+            *out = best;
+        });
 }
 
 /// Trains `k` centroids on `x`; `progress(iteration, niter)` is called after each iteration.
@@ -99,11 +134,15 @@ pub fn kmeans(
         } else {
             Vec::new()
         };
-        let res = ExactSearch::new(&cent, d, &norms, metric).search(xs, 1);
-        for (a, &id) in assign.iter_mut().zip(&res.ids) {
-            *a = id as usize;
+        if n * d < DIRECT_LIMIT {
+            assign_direct(xs, &cent, metric, &mut assign, &mut dist);
+        } else {
+            let res = ExactSearch::new(&cent, d, &norms, metric).search(xs, 1);
+            for (a, &id) in assign.iter_mut().zip(&res.ids) {
+                *a = id as usize;
+            }
+            dist.copy_from_slice(&res.distances);
         }
-        dist.copy_from_slice(&res.distances);
         let mut obj = 0f32;
         for &v in &dist {
             obj += v;

@@ -140,7 +140,8 @@ impl FaissIndex {
                 HnswStorage::Flat(_) => "Flat",
             },
             FaissIndex::Refine(r) => r.base.storage_name(),
-            FaissIndex::Flat(_) | FaissIndex::Ivf(_) => "Flat",
+            FaissIndex::Ivf(i) => i.sq.as_ref().map_or("Flat", |s| s.sq.qtype.token()),
+            FaissIndex::Flat(_) => "Flat",
         }
     }
 
@@ -151,7 +152,13 @@ impl FaissIndex {
         match self {
             FaissIndex::Flat(f) => f32s(f.len(), f.dim()),
             FaissIndex::Sq(s) => s.codes().len() + s.sq.trained.len() * 4,
-            FaissIndex::Ivf(i) => f32s(i.len(), i.dim()) + i.len() * 8 + f32s(i.nlist(), i.dim()),
+            FaissIndex::Ivf(i) => {
+                let codes = match &i.sq {
+                    Some(s) => i.len() * s.sq.code_size() + s.sq.trained.len() * 4,
+                    None => f32s(i.len(), i.dim()),
+                };
+                codes + i.len() * 8 + f32s(i.nlist(), i.dim())
+            }
             FaissIndex::Hnsw(h) => {
                 let storage = match &h.storage {
                     HnswStorage::Flat(f) => f32s(f.len(), f.dim()),
@@ -234,6 +241,7 @@ impl FaissIndex {
             FaissIndex::Flat(_) => "IxFI",
             FaissIndex::Sq(_) => "IxSQ",
             FaissIndex::Refine(_) => "IxRF",
+            FaissIndex::Ivf(i) if i.sq.is_some() => "IwSq",
             FaissIndex::Ivf(_) => "IwFl",
             FaissIndex::Hnsw(h) => match h.storage {
                 HnswStorage::Flat(_) => "IHNf",
@@ -418,6 +426,8 @@ impl FaissBuilder {
                 reason: "applies to refine indexes only (refine=Flat)".into(),
             });
         }
+        let mut ids_in_lists = false;
+        let mut warnings = Vec::new();
         let index = match self.index_type {
             IndexType::Flat => match self.storage_codec() {
                 // Refine needs a quantized storage (checked above): the rows can move.
@@ -443,28 +453,28 @@ impl FaissBuilder {
                     .int("nprobe")
                     .map(|v| v as usize)
                     .unwrap_or_else(|| default_nprobe(nlist));
-                let mut ivf =
-                    IvfIndex::train(items.view(), nlist, self.metric, nprobe, &|i, n| {
-                        self.report("k-means", i, n)
-                    })?;
+                let mut ivf = IvfIndex::train_with(
+                    items.view(),
+                    nlist,
+                    self.metric,
+                    nprobe,
+                    self.storage_codec(),
+                    &|i, n| self.report("k-means", i, n),
+                )?;
+                // IVF stores ids in its lists (faiss does the same: no IxMp wrapper), except
+                // under a refine index, whose exact rows are found by row number.
                 let row_ids: Vec<i64>;
                 let add_ids = match &ids {
-                    Some(ids) => ids.as_slice(),
-                    None => {
+                    Some(ids) if !refine => ids.as_slice(),
+                    _ => {
                         row_ids = (0..items.rows() as i64).collect();
                         &row_ids
                     }
                 };
                 ivf.add(items.view(), add_ids)?;
-                let index = FaissIndex::Ivf(ivf);
-                // IVF stores the ids in its lists: no IxMp wrapper needed (faiss does the same).
-                return Ok(FaissIndexer {
-                    index,
-                    id_map: None,
-                    format: "faiss IwFl".into(),
-                    warnings: ivf_warnings(items.rows(), nlist),
-                    idmap2: false,
-                });
+                ids_in_lists = !refine;
+                warnings = ivf_warnings(items.rows(), nlist);
+                FaissIndex::Ivf(ivf)
             }
             IndexType::Hnsw => {
                 let m = self
@@ -518,15 +528,16 @@ impl FaissBuilder {
         };
         // The record a save writes (what `info` reports of the saved file too).
         let record = index.fourcc();
-        let format = match ids {
+        let id_map = if ids_in_lists { None } else { ids };
+        let format = match id_map {
             Some(_) => format!("faiss IxMp({record})"),
             None => format!("faiss {record}"),
         };
         Ok(FaissIndexer {
             index,
-            id_map: ids,
+            id_map,
             format,
-            warnings: Vec::new(),
+            warnings,
             idmap2: false,
         })
     }

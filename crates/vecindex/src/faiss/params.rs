@@ -132,7 +132,7 @@ impl IndexType {
                 "refine",
                 "k_factor",
             ],
-            IndexType::Ivf => &["nlists", "nprobe"],
+            IndexType::Ivf => &["nlists", "nprobe", "storage", "refine", "k_factor"],
         }
     }
 }
@@ -163,7 +163,7 @@ pub const DEFAULT_NLISTS: usize = 100;
 
 /// The factory strings [`parse_factory`] understands, for error messages.
 pub const FACTORY_FORMS: &str = "Flat, SQ8, SQfp16, HNSW<M>[,Flat|,SQ8|,SQfp16], \
-    IVF<nlists>,Flat; SQ8, SQfp16, HNSW<M>,SQ8 and HNSW<M>,SQfp16 optionally followed by ,RFlat";
+    IVF<nlists>,Flat|SQ8|SQfp16; the SQ8 and SQfp16 forms optionally followed by ,RFlat";
 
 /// The `key=value` settings a faiss `index_factory` string stands for: `"HNSW32,SQ8,RFlat"`
 /// gives `index_type=HNSW m=32 storage=SQ8 refine=Flat`. Unsupported strings are errors that
@@ -229,14 +229,9 @@ pub fn parse_factory(s: &str) -> crate::Result<Vec<(&'static str, String)>> {
         [ivf, code] if ivf.starts_with("IVF") => {
             out.push(("index_type", "IVF".into()));
             out.push(("nlists", number(&ivf["IVF".len()..], "number of lists")?));
-            if *code != "Flat" {
-                return Err(unsupported(format!(
-                    "IVF with '{code}' codes is not supported yet"
-                )));
-            }
-            if out.iter().any(|(k, _)| *k == "refine") {
-                return Err(unsupported("RFlat over IVF is not supported yet".into()));
-            }
+            let st = storage(code)
+                .ok_or_else(|| unsupported(format!("IVF with '{code}' codes is not supported")))?;
+            out.push(("storage", st.into()));
         }
         _ => return Err(unsupported("not a form vecindex builds".into())),
     }
@@ -272,7 +267,11 @@ mod tests {
         );
         assert_eq!(get("HNSW16_SQfp16"), "index_type=HNSW m=16 storage=SQfp16");
         assert_eq!(get("HNSW"), "index_type=HNSW m=32 storage=Flat");
-        assert_eq!(get("IVF1k,Flat"), "index_type=IVF nlists=1024");
+        assert_eq!(get("IVF1k,Flat"), "index_type=IVF nlists=1024 storage=Flat");
+        assert_eq!(
+            get("IVF256,SQ8,RFlat"),
+            "refine=Flat index_type=IVF nlists=256 storage=SQ8"
+        );
         assert_eq!(get("SQ8,RFlat"), "refine=Flat index_type=Flat storage=SQ8");
         for bad in [
             "RFlat",
