@@ -1,5 +1,5 @@
-"""faiss-cpu side of `peer-bench ivf`: IndexIVFFlat with the same data, lists, probes and
-thread count. Prints JSON: train_s, add_s, and per nprobe the best batch time; writes the ids of
+"""faiss-cpu side of `peer-bench ivf`: `IVF<nlist>,<storage>` (Flat, SQ8, SQfp16) with the same
+data, lists, probes and thread count. Prints JSON: train_s, add_s, and per nprobe the best batch time; writes the ids of
 each nprobe's batch to OUT_PREFIX<nprobe>.npy for the recall check.
 """
 import argparse
@@ -17,6 +17,7 @@ def main():
     p.add_argument("--metric", choices=["L2", "IP"], required=True)
     p.add_argument("--nlist", type=int, required=True)
     p.add_argument("--nprobes", required=True)
+    p.add_argument("--storage", default="Flat")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3)
@@ -26,7 +27,7 @@ def main():
     xb = np.load(a.base)
     xq = np.load(a.queries)
     metric = faiss.METRIC_L2 if a.metric == "L2" else faiss.METRIC_INNER_PRODUCT
-    index = faiss.index_factory(xb.shape[1], f"IVF{a.nlist},Flat", metric)
+    index = faiss.index_factory(xb.shape[1], f"IVF{a.nlist},{a.storage}", metric)
     t = time.perf_counter()
     index.train(xb)
     train_s = time.perf_counter() - t

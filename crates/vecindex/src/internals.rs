@@ -10,4 +10,5 @@ pub use crate::annoy::search::nns as annoy_nns;
 pub use crate::faiss::format::write_index as write_faiss_index;
 pub use crate::faiss::hnsw::HnswIndex;
 pub use crate::faiss::ivf::IvfIndex;
+pub use crate::faiss::sq::QType;
 pub use crate::kernels::{kernels, Kernels};

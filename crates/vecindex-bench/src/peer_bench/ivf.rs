@@ -1,5 +1,6 @@
-//! IVF-Flat: vecindex's IVF index against faiss-cpu's IndexIVFFlat: train and add time, recall@k
-//! and batch throughput over nlists and nprobes.
+//! IVF: vecindex's IVF index against faiss-cpu's with the same list storage (`IVF<n>,Flat`,
+//! `IVF<n>,SQ8`, `IVF<n>,SQfp16`): train and add time, recall@k and batch throughput over
+//! nlists and nprobes.
 
 use super::{best_of, load_avg, overlap, read_peer_ids, run_peer, Dataset, PeerBenchArgs, RunSpec};
 use anyhow::Result;
@@ -13,7 +14,24 @@ struct IvfSide {
     search: Vec<(usize, f64, Vec<i64>)>,
 }
 
-fn ours_ivf(ds: &Dataset, spec: &RunSpec, nlist: usize, nprobes: &[usize]) -> Result<IvfSide> {
+/// The scalar quantizer of a storage name (`Flat`: none).
+fn qtype(storage: &str) -> Result<Option<vecindex::internals::QType>> {
+    use vecindex::internals::QType;
+    Ok(match storage {
+        "Flat" => None,
+        "SQ8" => Some(QType::Sq8),
+        "SQfp16" => Some(QType::Fp16),
+        other => anyhow::bail!("unknown IVF storage '{other}' (Flat, SQ8, SQfp16)"),
+    })
+}
+
+fn ours_ivf(
+    ds: &Dataset,
+    spec: &RunSpec,
+    storage: &str,
+    nlist: usize,
+    nprobes: &[usize],
+) -> Result<IvfSide> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(spec.threads)
         .build()?;
@@ -24,8 +42,14 @@ fn ours_ivf(ds: &Dataset, spec: &RunSpec, nlist: usize, nprobes: &[usize]) -> Re
             vecindex::Metric::InnerProduct
         };
         let t = Instant::now();
-        let mut ivf =
-            vecindex::internals::IvfIndex::train(ds.base.view(), nlist, metric, 1, &|_, _| {})?;
+        let mut ivf = vecindex::internals::IvfIndex::train_with(
+            ds.base.view(),
+            nlist,
+            metric,
+            1,
+            qtype(storage)?,
+            &|_, _| {},
+        )?;
         let train_s = t.elapsed().as_secs_f64();
         let ids: Vec<i64> = (0..ds.base.rows() as i64).collect();
         let t = Instant::now();
@@ -52,6 +76,7 @@ fn faiss_ivf(
     dir: &Path,
     ds_i: usize,
     spec: &RunSpec,
+    storage: &str,
     nlist: usize,
     nprobes: &[usize],
 ) -> Result<IvfSide> {
@@ -68,6 +93,8 @@ fn faiss_ivf(
         spec.k.to_string(),
         "--nlist".into(),
         nlist.to_string(),
+        "--storage".into(),
+        storage.into(),
         "--nprobes".into(),
         list,
         "--repeat".into(),
@@ -94,12 +121,12 @@ fn faiss_ivf(
 
 pub(super) fn run_ivf(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]) -> Result<()> {
     println!(
-        "peer-bench ivf: IVF-Flat top-{} ({} queries per batch, best of {}); recall@{} against exact search; load average {}",
+        "peer-bench ivf: IVF top-{} ({} queries per batch, best of {}); recall@{} against exact search; load average {}",
         a.k, a.nq, a.repeat, a.k, load_avg()
     );
     println!(
-        "{:<24} {:<3} {:>5} {:>2} {:>6} | {:>8} {:>8} {:>5} | {:>7} {:>7} {:>5} | {:>6} {:>6} | {:>8} {:>8} {:>5}",
-        "data", "met", "nlist", "t", "nprobe", "train s", "faiss s", "ratio", "add s", "faiss s", "ratio", "recall", "faiss", "q/s", "faiss", "ratio"
+        "{:<24} {:<3} {:<6} {:>5} {:>2} {:>6} | {:>8} {:>8} {:>5} | {:>7} {:>7} {:>5} | {:>6} {:>6} | {:>8} {:>8} {:>5}",
+        "data", "met", "codes", "nlist", "t", "nprobe", "train s", "faiss s", "ratio", "add s", "faiss s", "ratio", "recall", "faiss", "q/s", "faiss", "ratio"
     );
     for (i, ds) in sets.iter().enumerate() {
         let n = ds.base.rows();
@@ -114,7 +141,11 @@ pub(super) fn run_ivf(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]
             for &nlist in &nlists {
                 let nprobes: Vec<usize> =
                     a.nprobes.iter().copied().filter(|&p| p <= nlist).collect();
-                for &t in &a.threads_list {
+                for (&t, storage) in a
+                    .threads_list
+                    .iter()
+                    .flat_map(|t| a.ivf_storages.iter().map(move |s| (t, s)))
+                {
                     let spec = RunSpec {
                         metric,
                         k: a.k,
@@ -122,13 +153,13 @@ pub(super) fn run_ivf(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]
                         repeat: a.repeat,
                         single: 0,
                     };
-                    let o = ours_ivf(ds, &spec, nlist, &nprobes)?;
-                    let f = faiss_ivf(py, dir, i, &spec, nlist, &nprobes)?;
+                    let o = ours_ivf(ds, &spec, storage, nlist, &nprobes)?;
+                    let f = faiss_ivf(py, dir, i, &spec, storage, nlist, &nprobes)?;
                     for ((np, os, oi), (_, fs, fi)) in o.search.iter().zip(&f.search) {
                         let nq = ds.queries.rows() as f64;
                         println!(
-                            "{:<24} {:<3} {:>5} {:>2} {:>6} | {:>8.2} {:>8.2} {:>5.2} | {:>7.2} {:>7.2} {:>5.2} | {:>6.3} {:>6.3} | {:>8.0} {:>8.0} {:>5.2}",
-                            ds.name, metric, nlist, t, np,
+                            "{:<24} {:<3} {:<6} {:>5} {:>2} {:>6} | {:>8.2} {:>8.2} {:>5.2} | {:>7.2} {:>7.2} {:>5.2} | {:>6.3} {:>6.3} | {:>8.0} {:>8.0} {:>5.2}",
+                            ds.name, metric, storage, nlist, t, np,
                             o.train_s, f.train_s, f.train_s / o.train_s,
                             o.add_s, f.add_s, f.add_s / o.add_s,
                             overlap(oi, &exact.ids, a.k, a.k), overlap(fi, &exact.ids, a.k, a.k),

@@ -86,6 +86,9 @@ pub struct PeerBenchArgs {
     /// has only flat storage, runs once beside them.
     #[arg(long, value_delimiter = ',', default_value = "Flat")]
     pub storages: Vec<String>,
+    /// IVF: list storages, each run beside faiss with the same one (`Flat`, `SQ8`, `SQfp16`).
+    #[arg(long, value_delimiter = ',', default_value = "Flat")]
+    pub ivf_storages: Vec<String>,
     /// Annoy: tree counts.
     #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
     pub n_trees: Vec<usize>,

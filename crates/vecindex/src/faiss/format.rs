@@ -520,7 +520,7 @@ fn read_quantizer(r: &mut ByteReader<'_>, d: usize, metric: Metric) -> Result<Fl
     Ok(q)
 }
 
-/// IVF-Flat body (`IwFl`, or the legacy `IvFl`/`IvFL` layouts).
+/// IVF body: `IwFl` (or the legacy `IvFl`/`IvFL` layouts) and `IwSq` (or the legacy `IwSQ`).
 fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
     let h = read_header(r)?;
     if h.d == 0 {

@@ -4,11 +4,11 @@
 //! lists and scans them (exactly, or on the decoded codes with faiss's arithmetic).
 
 use super::flat::FlatIndex;
-use super::kmeans::{kmeans, KMeansParams};
+use super::kmeans::{kmeans, nearest_centroids, KMeansParams};
 use super::rng::rand_perm;
 use super::sq::{QType, ScalarQuantizer};
 use crate::exact::{l2_from_ip, offer, RawResults};
-use crate::kernels::faiss_order::{fvec_distance, sq_distance, SqCodec};
+use crate::kernels::faiss_order::{fvec_distance, sq_scan, SqCodec};
 use crate::kernels::{self, gemm, topk::TieOrder, topk::TopK};
 use crate::metric::Metric;
 use crate::vectors::VectorsView;
@@ -27,7 +27,7 @@ pub struct DirectMap {
     pub hashtable: Vec<(i64, i64)>,
 }
 
-/// An IVF-Flat index.
+/// An IVF index: the coarse quantizer and its lists, of f32 vectors or of SQ codes.
 #[derive(Debug, Clone)]
 pub struct IvfIndex {
     pub(crate) dim: usize,
@@ -59,7 +59,7 @@ pub struct IvfSq {
     pub codes: Vec<Vec<u8>>,
 }
 
-/// faiss's cap on the vectors an IVF trains its codec on (`max_train_points`).
+/// faiss's cap on the vectors an IVF trains its codec on (`train_encoder_num_vectors`).
 const MAX_CODEC_TRAIN: usize = 100_000;
 
 /// Batches of at least this many queries are scanned list by list with GEMM (each list is read
@@ -158,14 +158,10 @@ impl IvfIndex {
         if !self.is_trained {
             return Err(Error::invalid("IVF index is not trained"));
         }
-        let assign = self.quantizer.search(x, 1);
         let d = self.dim;
+        let (assign, _) = nearest_centroids(x, self.quantizer.data(), self.metric);
         let mut residual = vec![0.0f32; d];
-        for (i, &list) in assign.ids.iter().enumerate() {
-            if list < 0 {
-                continue; // unassignable (faiss drops it too)
-            }
-            let l = list as usize;
+        for (i, &l) in assign.iter().enumerate() {
             if let Some(q) = &mut self.sq {
                 let v = if q.by_residual {
                     let c = &self.quantizer.data()[l * d..(l + 1) * d];
@@ -291,7 +287,6 @@ impl IvfIndex {
     ) -> Vec<TopK> {
         let d = self.dim;
         let l2 = self.metric == Metric::L2;
-        let cs = sq.sq.code_size();
         let codec = match sq.sq.qtype {
             QType::Sq8 => {
                 let (vmin, vdiff) = sq.sq.trained.split_at(d);
@@ -302,8 +297,8 @@ impl IvfIndex {
         let rows: Vec<(usize, &[f32])> = queries.iter().enumerate().collect();
         rows.par_iter()
             .map_init(
-                || vec![0.0f32; d],
-                |qr: &mut Vec<f32>, &(qi, q)| {
+                || (vec![0.0f32; d], Vec::new()),
+                |(qr, dist): &mut (Vec<f32>, Vec<f32>), &(qi, q)| {
                     let mut heap = TopK::new(k, tie);
                     for p in qi * nprobe..(qi + 1) * nprobe {
                         let list = coarse.ids[p];
@@ -326,9 +321,11 @@ impl IvfIndex {
                         } else {
                             0.0
                         };
-                        for (code, &id) in sq.codes[l].chunks_exact(cs).zip(&self.ids[l]) {
-                            let dist = sq_distance(query, codec, code, l2);
-                            let score = if l2 { dist } else { base + dist };
+                        let ids = &self.ids[l];
+                        dist.resize(ids.len(), 0.0);
+                        sq_scan(query, codec, &sq.codes[l], dist, l2);
+                        for (&dv, &id) in dist.iter().zip(ids) {
+                            let score = if l2 { dv } else { base + dv };
                             heap.push(self.metric.to_key(score), id);
                         }
                     }
@@ -455,10 +452,10 @@ impl IvfIndex {
 /// `x − centroid(x)` for every row, the centroid being the nearest of `quantizer`'s.
 fn residuals(quantizer: &FlatIndex, x: VectorsView<'_>) -> Vec<f32> {
     let d = x.dim();
-    let assign = quantizer.search(x, 1);
+    let (assign, _) = nearest_centroids(x, quantizer.data(), quantizer.metric());
     let mut out = Vec::with_capacity(x.rows() * d);
-    for (i, &l) in assign.ids.iter().enumerate() {
-        let c = &quantizer.data()[l.max(0) as usize * d..(l.max(0) as usize + 1) * d];
+    for (i, &l) in assign.iter().enumerate() {
+        let c = &quantizer.data()[l * d..(l + 1) * d];
         out.extend(x.row(i).iter().zip(c).map(|(a, b)| a - b));
     }
     out

@@ -53,6 +53,34 @@ fn renorm(c: &mut [f32], d: usize) {
 /// near-ties).
 const DIRECT_LIMIT: usize = 128_000;
 
+/// Nearest centroid of every row of `x` and its distance, as faiss assigns: below its sgemm
+/// threshold with its direct kernels (the first best wins), above it with our GEMM search
+/// (equal up to near-ties). Used by k-means and by IVF adds.
+pub(crate) fn nearest_centroids(
+    x: VectorsView<'_>,
+    cent: &[f32],
+    metric: Metric,
+) -> (Vec<usize>, Vec<f32>) {
+    let (n, d) = (x.rows(), x.dim());
+    let mut assign = vec![0usize; n];
+    let mut dist = vec![0f32; n];
+    if n * d < DIRECT_LIMIT {
+        assign_direct(x, cent, metric, &mut assign, &mut dist);
+    } else {
+        let norms = if metric == Metric::L2 {
+            kernels::row_norms(cent, d)
+        } else {
+            Vec::new()
+        };
+        let res = ExactSearch::new(cent, d, &norms, metric).search(x, 1);
+        for (a, &id) in assign.iter_mut().zip(&res.ids) {
+            *a = id.max(0) as usize;
+        }
+        dist.copy_from_slice(&res.distances);
+    }
+    (assign, dist)
+}
+
 /// Nearest centroid of every point with faiss's direct kernels: the first best wins.
 fn assign_direct(
     xs: VectorsView<'_>,
@@ -125,24 +153,11 @@ pub fn kmeans(
         renorm(&mut cent, d);
     }
     let mut prev_obj: Option<f32> = None;
-    let mut assign = vec![0usize; n];
-    let mut dist = vec![0f32; n];
+    let mut assign: Vec<usize>;
+    let mut dist: Vec<f32>;
     for it in 0..p.niter {
         // Assign: exact k=1 search of the points over the current centroids.
-        let norms = if metric == Metric::L2 {
-            kernels::row_norms(&cent, d)
-        } else {
-            Vec::new()
-        };
-        if n * d < DIRECT_LIMIT {
-            assign_direct(xs, &cent, metric, &mut assign, &mut dist);
-        } else {
-            let res = ExactSearch::new(&cent, d, &norms, metric).search(xs, 1);
-            for (a, &id) in assign.iter_mut().zip(&res.ids) {
-                *a = id as usize;
-            }
-            dist.copy_from_slice(&res.distances);
-        }
+        (assign, dist) = nearest_centroids(xs, &cent, metric);
         let mut obj = 0f32;
         for &v in &dist {
             obj += v;

@@ -127,7 +127,8 @@ impl FaissIndex {
                 HnswStorage::Flat(_) => true,
             },
             FaissIndex::Refine(r) => r.base.is_trained(),
-            FaissIndex::Flat(_) | FaissIndex::Ivf(_) => true,
+            FaissIndex::Ivf(i) => i.is_trained && i.sq.as_ref().is_none_or(|s| s.sq.is_trained()),
+            FaissIndex::Flat(_) => true,
         }
     }
 

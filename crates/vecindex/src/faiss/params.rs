@@ -105,7 +105,7 @@ pub enum IndexType {
     /// A hierarchical navigable small-world graph over the stored vectors (`IndexHNSWFlat`).
     Hnsw,
     /// Inverted lists around k-means centroids, `nprobe` of them scanned per query
-    /// (`IndexIVFFlat`).
+    /// (`IndexIVFFlat`, or `IndexIVFScalarQuantizer` with quantized storage).
     Ivf,
 }
 

@@ -418,6 +418,44 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn scan_of<const L2: bool, const KIND: u8>(
+        q: &[f32],
+        codec: SqCodec<'_>,
+        codes: &[u8],
+        cs: usize,
+        out: &mut [f32],
+    ) {
+        let src = |j: usize| Src::new(codec, &codes[j * cs..(j + 1) * cs], &[]).1;
+        let n = out.len();
+        let mut j = 0;
+        while j + 4 <= n {
+            let d = distance4_of::<L2, KIND>(q, [src(j), src(j + 1), src(j + 2), src(j + 3)]);
+            out[j..j + 4].copy_from_slice(&d);
+            j += 4;
+        }
+        while j < n {
+            out[j] = distance_of::<L2, KIND>(q, src(j));
+            j += 1;
+        }
+    }
+
+    /// Distances of `q` to `out.len()` consecutive codes of `cs` bytes; same guarantees as
+    /// [`distance`] for every code.
+    pub(super) unsafe fn scan<const L2: bool>(
+        q: &[f32],
+        codec: SqCodec<'_>,
+        codes: &[u8],
+        cs: usize,
+        out: &mut [f32],
+    ) {
+        match Src::new(codec, &[], &[]).0 {
+            SQ8 => scan_of::<L2, SQ8>(q, codec, codes, cs, out),
+            FP16 => scan_of::<L2, FP16>(q, codec, codes, cs, out),
+            _ => scan_of::<L2, FLOAT>(q, codec, codes, cs, out),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn decode_of<const KIND: u8>(s: Src<'_>, out: &mut [f32]) {
         let mut i = 0;
         while i + 8 <= out.len() {
@@ -435,6 +473,146 @@ mod x86 {
             _ => decode_of::<FLOAT>(s, out),
         }
     }
+}
+
+/// faiss's 16-lane unit (d a multiple of 16) in one AVX-512 register: the same lanes, decode
+/// and tree as the two-register AVX2 form, twice the width per instruction.
+#[cfg(target_arch = "x86_64")]
+mod x86_512 {
+    use super::SqCodec;
+    use std::arch::x86_64::*;
+
+    /// faiss's tree over 16 lanes: fold to 8 (`l_j + l_{j+8}`), then the 8-lane tree.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn tree16(v: __m512) -> f32 {
+        let lo = _mm512_castps512_ps256(v);
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+        let h = _mm256_add_ps(lo, hi);
+        let lo4 = _mm256_castps256_ps128(h);
+        let hi4 = _mm256_extractf128_ps(h, 1);
+        let s = _mm_add_ps(lo4, hi4);
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Components `i..i + 16` of a code as the kernels decode them (`FP16`: halves, else SQ8).
+    /// Caller guarantees `i + 16 <= d` for the code and ranges, and AVX-512F.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn decode16<const FP16: bool>(
+        code: &[u8],
+        vmin: &[f32],
+        vdiff: &[f32],
+        i: usize,
+    ) -> __m512 {
+        if FP16 {
+            _mm512_cvtph_ps(_mm256_loadu_si256(
+                code.as_ptr().add(2 * i) as *const __m256i
+            ))
+        } else {
+            let c = _mm_loadu_si128(code.as_ptr().add(i) as *const __m128i);
+            let cf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(c));
+            let u = _mm512_fmadd_ps(
+                cf,
+                _mm512_set1_ps(1.0f32 / 255.0),
+                _mm512_set1_ps(0.5f32 / 255.0),
+            );
+            _mm512_fmadd_ps(
+                u,
+                _mm512_loadu_ps(vdiff.as_ptr().add(i)),
+                _mm512_loadu_ps(vmin.as_ptr().add(i)),
+            )
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn term<const L2: bool>(acc: __m512, q: &[f32], x: __m512, i: usize) -> __m512 {
+        let qv = _mm512_loadu_ps(q.as_ptr().add(i));
+        if L2 {
+            let t = _mm512_sub_ps(qv, x);
+            _mm512_fmadd_ps(t, t, acc)
+        } else {
+            _mm512_fmadd_ps(qv, x, acc)
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn scan_of<const L2: bool, const FP16: bool>(
+        q: &[f32],
+        codes: &[u8],
+        cs: usize,
+        vmin: &[f32],
+        vdiff: &[f32],
+        out: &mut [f32],
+    ) {
+        let d = q.len();
+        let n = out.len();
+        let mut j = 0;
+        while j + 4 <= n {
+            let mut a = [_mm512_setzero_ps(); 4];
+            let mut i = 0;
+            while i < d {
+                for t in 0..4 {
+                    let code = &codes[(j + t) * cs..(j + t + 1) * cs];
+                    a[t] = term::<L2>(a[t], q, decode16::<FP16>(code, vmin, vdiff, i), i);
+                }
+                i += 16;
+            }
+            for t in 0..4 {
+                out[j + t] = tree16(a[t]);
+            }
+            j += 4;
+        }
+        while j < n {
+            let code = &codes[j * cs..(j + 1) * cs];
+            let mut a = _mm512_setzero_ps();
+            let mut i = 0;
+            while i < d {
+                a = term::<L2>(a, q, decode16::<FP16>(code, vmin, vdiff, i), i);
+                i += 16;
+            }
+            out[j] = tree16(a);
+            j += 1;
+        }
+    }
+
+    /// Distances of `q` (length a multiple of 16) to `out.len()` consecutive SQ8 or fp16 codes
+    /// of `cs` bytes. Caller guarantees that length, that every code and the ranges hold
+    /// `q.len()` components, and AVX-512F + AVX2 + FMA (+ F16C for fp16).
+    pub(super) unsafe fn scan(
+        q: &[f32],
+        codec: SqCodec<'_>,
+        codes: &[u8],
+        cs: usize,
+        out: &mut [f32],
+        l2: bool,
+    ) {
+        match (codec, l2) {
+            (SqCodec::Sq8 { vmin, vdiff }, true) => {
+                scan_of::<true, false>(q, codes, cs, vmin, vdiff, out)
+            }
+            (SqCodec::Sq8 { vmin, vdiff }, false) => {
+                scan_of::<false, false>(q, codes, cs, vmin, vdiff, out)
+            }
+            (_, true) => scan_of::<true, true>(q, codes, cs, &[], &[], out),
+            (_, false) => scan_of::<false, true>(q, codes, cs, &[], &[], out),
+        }
+    }
+}
+
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX512.get_or_init(|| {
+            is_x86_feature_detected!("avx512f") && std::env::var_os("VECINDEX_NO_AVX512").is_none()
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 fn code_len(codec: SqCodec<'_>, d: usize) -> usize {
@@ -479,6 +657,46 @@ pub fn sq_distance4(q: &[f32], codec: SqCodec<'_>, codes: [&[u8]; 4], l2: bool) 
         };
     }
     codes.map(|c| dispatch(q, codec, c, &[], l2))
+}
+
+/// [`sq_distance`] of `q` to each of `out.len()` consecutive codes in `codes` (a list's codes,
+/// `code_len` bytes each): one call per list, four codes at a time.
+pub fn sq_scan(q: &[f32], codec: SqCodec<'_>, codes: &[u8], out: &mut [f32], l2: bool) {
+    let cs = code_len(codec, q.len());
+    assert!(cs > 0 && codes.len() >= out.len() * cs);
+    if let SqCodec::Sq8 { vmin, vdiff } = codec {
+        assert!(vmin.len() >= q.len() && vdiff.len() >= q.len());
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512()
+        && has_fma()
+        && q.len() % 16 == 0
+        && !matches!(codec, SqCodec::Float)
+        && (codec_is_sq8(codec) || has_f16c())
+    {
+        // SAFETY: AVX-512F, AVX2, FMA (and F16C for fp16) were detected; q.len() is a multiple
+        // of 16; the ranges hold q.len() components and `codes` holds out.len() codes of `cs`
+        // bytes (asserted above).
+        unsafe { x86_512::scan(q, codec, codes, cs, out, l2) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() && q.len() % 8 == 0 && (codec_is_sq8(codec) || has_f16c()) {
+        // SAFETY: as in `dispatch`: the CPU features were detected, q.len() is a multiple of 8,
+        // the ranges hold q.len() components and `codes` holds out.len() codes of `cs` bytes
+        // (asserted above).
+        unsafe {
+            if l2 {
+                x86::scan::<true>(q, codec, codes, cs, out)
+            } else {
+                x86::scan::<false>(q, codec, codes, cs, out)
+            }
+        }
+        return;
+    }
+    for (o, code) in out.iter_mut().zip(codes.chunks_exact(cs)) {
+        *o = dispatch(q, codec, code, &[], l2);
+    }
 }
 
 /// Decodes `code` into `out` the way the kernels see it (for code-to-code distances).
@@ -661,6 +879,10 @@ mod tests {
                 for (j, c) in rotated.iter().enumerate() {
                     assert_eq!(four[j].to_bits(), sq_distance(&q, codec, c, true).to_bits());
                 }
+                let all: Vec<u8> = rotated.concat();
+                let mut scanned = [0.0f32; 4];
+                sq_scan(&q, codec, &all, &mut scanned, true);
+                assert_eq!(scanned.map(f32::to_bits), four.map(f32::to_bits));
                 let mut out = vec![0.0f32; d];
                 sq_decode_kernel(codec, code, &mut out);
                 for (j, &o) in out.iter().enumerate() {
