@@ -69,7 +69,7 @@ impl<'a> ExactSearch<'a> {
             matches!(metric, Metric::L2 | Metric::InnerProduct),
             "exact search supports L2 and IP, not {metric}"
         );
-        assert!(dim > 0 && data.len() % dim == 0);
+        assert!(dim > 0 && data.len().is_multiple_of(dim));
         if metric == Metric::L2 {
             assert_eq!(norms.len(), data.len() / dim);
         }

@@ -15,7 +15,7 @@ impl<'a> VectorsView<'a> {
         if dim == 0 {
             return Err(Error::invalid("vector dimension must be at least 1"));
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(Error::invalid(format!(
                 "a buffer of {} values is not a whole number of rows of dimension {dim}",
                 data.len()

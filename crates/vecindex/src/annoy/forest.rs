@@ -114,7 +114,7 @@ impl AnnoyForest {
                 "size of file is zero: not an annoy index",
             ));
         }
-        if bytes.len() % layout.size != 0 {
+        if !bytes.len().is_multiple_of(layout.size) {
             return Err(wrong(format!(
                 "file size {} is not a multiple of the node size",
                 bytes.len()

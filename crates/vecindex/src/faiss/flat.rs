@@ -19,7 +19,7 @@ impl FlatIndex {
     /// Takes ownership of row-major `data` (`dim` values per row). `metric` is L2 or IP.
     pub fn from_parts(data: Vec<f32>, dim: usize, metric: Metric) -> Self {
         assert!(matches!(metric, Metric::L2 | Metric::InnerProduct));
-        assert!(dim > 0 && data.len() % dim == 0);
+        assert!(dim > 0 && data.len().is_multiple_of(dim));
         let norms = if metric == Metric::L2 {
             kernels::row_norms(&data, dim)
         } else {

@@ -65,7 +65,7 @@ fn distance_portable<const L2: bool>(
             a.mul_add(b, acc)
         }
     };
-    if d % 16 == 0 {
+    if d.is_multiple_of(16) {
         let mut lane = [0.0f32; 16];
         for b in (0..d).step_by(16) {
             for j in 0..16 {
@@ -78,7 +78,7 @@ fn distance_portable<const L2: bool>(
         }
         let h: [f32; 8] = std::array::from_fn(|j| lane[j] + lane[j + 8]);
         tree8(&h)
-    } else if d % 8 == 0 {
+    } else if d.is_multiple_of(8) {
         let mut lane = [0.0f32; 8];
         for b in (0..d).step_by(8) {
             for j in 0..8 {
@@ -201,7 +201,7 @@ fn has_f16c() -> bool {
 
 fn dispatch(q: &[f32], codec: SqCodec<'_>, code: &[u8], floats: &[f32], l2: bool) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if has_fma() && q.len() % 8 == 0 && (codec_is_sq8(codec) || has_f16c()) {
+    if has_fma() && q.len().is_multiple_of(8) && (codec_is_sq8(codec) || has_f16c()) {
         // SAFETY: AVX2, FMA (has_fma) and, for fp16 codes, F16C (has_f16c) were detected on
         // this CPU, which is all the target-feature functions require; the callers checked
         // that `code` (or `floats`) and the ranges hold q.len() components.
@@ -329,7 +329,7 @@ mod x86 {
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn distance_of<const L2: bool, const KIND: u8>(q: &[f32], s: Src<'_>) -> f32 {
         let d = q.len();
-        if d % 16 == 0 {
+        if d.is_multiple_of(16) {
             let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
             let mut i = 0;
             while i < d {
@@ -374,7 +374,7 @@ mod x86 {
         let d = q.len();
         let mut a = [_mm256_setzero_ps(); 4];
         let mut out = [0.0f32; 4];
-        if d % 16 == 0 {
+        if d.is_multiple_of(16) {
             let mut b = [_mm256_setzero_ps(); 4];
             let mut i = 0;
             while i < d {
@@ -645,7 +645,7 @@ pub fn sq_distance4(q: &[f32], codec: SqCodec<'_>, codes: [&[u8]; 4], l2: bool) 
     }
     assert!(!matches!(codec, SqCodec::Float));
     #[cfg(target_arch = "x86_64")]
-    if has_fma() && q.len() % 8 == 0 && (codec_is_sq8(codec) || has_f16c()) {
+    if has_fma() && q.len().is_multiple_of(8) && (codec_is_sq8(codec) || has_f16c()) {
         // SAFETY: as in `dispatch`: the CPU features were detected, q.len() is a multiple of 8,
         // and every code and range holds q.len() components (asserted above).
         return unsafe {
@@ -670,7 +670,7 @@ pub fn sq_scan(q: &[f32], codec: SqCodec<'_>, codes: &[u8], out: &mut [f32], l2:
     #[cfg(target_arch = "x86_64")]
     if has_avx512()
         && has_fma()
-        && q.len() % 16 == 0
+        && q.len().is_multiple_of(16)
         && !matches!(codec, SqCodec::Float)
         && (codec_is_sq8(codec) || has_f16c())
     {
@@ -681,7 +681,7 @@ pub fn sq_scan(q: &[f32], codec: SqCodec<'_>, codes: &[u8], out: &mut [f32], l2:
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if has_fma() && q.len() % 8 == 0 && (codec_is_sq8(codec) || has_f16c()) {
+    if has_fma() && q.len().is_multiple_of(8) && (codec_is_sq8(codec) || has_f16c()) {
         // SAFETY: as in `dispatch`: the CPU features were detected, q.len() is a multiple of 8,
         // the ranges hold q.len() components and `codes` holds out.len() codes of `cs` bytes
         // (asserted above).
@@ -707,7 +707,7 @@ pub fn sq_decode_kernel(codec: SqCodec<'_>, code: &[u8], out: &mut [f32]) {
         assert!(vmin.len() >= d && vdiff.len() >= d);
     }
     assert!(!matches!(codec, SqCodec::Float));
-    let simd = d % 8 == 0;
+    let simd = d.is_multiple_of(8);
     #[cfg(target_arch = "x86_64")]
     if simd && has_fma() && (codec_is_sq8(codec) || has_f16c()) {
         // SAFETY: the CPU features were detected (as in `dispatch`); the codes and ranges hold

@@ -77,7 +77,7 @@ impl<const MIN: bool> StdHeap<MIN> {
             self.v[hole] = self.v[second];
             hole = second;
         }
-        if n >= 2 && n % 2 == 0 && second == (n - 2) / 2 {
+        if n >= 2 && n.is_multiple_of(2) && second == (n - 2) / 2 {
             second = 2 * (second + 1);
             self.v[hole] = self.v[second - 1];
             hole = second - 1;

@@ -195,7 +195,7 @@ impl ScalarQuantizer {
         match self.qtype {
             QType::Sq8 => {
                 let (vmin, vdiff) = self.trained.split_at(self.d);
-                let fused = self.d % 8 == 0;
+                let fused = self.d.is_multiple_of(8);
                 for j in 0..self.d {
                     let u = (code[j] as f32 + 0.5) / 255.0;
                     out[j] = if fused {
