@@ -201,6 +201,12 @@ fn has_f16c() -> bool {
 
 fn dispatch(q: &[f32], codec: SqCodec<'_>, code: &[u8], floats: &[f32], l2: bool) -> f32 {
     #[cfg(target_arch = "x86_64")]
+    if use_avx512(codec, q.len()) {
+        // SAFETY: AVX-512F, AVX2, FMA (and F16C for fp16) were detected, q.len() is a multiple
+        // of 16, and the callers checked that the code and ranges hold q.len() components.
+        return unsafe { x86_512::distance(q, codec, code, l2) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_fma() && q.len().is_multiple_of(8) && (codec_is_sq8(codec) || has_f16c()) {
         // SAFETY: AVX2, FMA (has_fma) and, for fp16 codes, F16C (has_f16c) were detected on
         // this CPU, which is all the target-feature functions require; the callers checked
@@ -539,6 +545,42 @@ mod x86_512 {
         }
     }
 
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn four<const L2: bool, const FP16: bool>(
+        q: &[f32],
+        codes: [&[u8]; 4],
+        vmin: &[f32],
+        vdiff: &[f32],
+    ) -> [f32; 4] {
+        let mut a = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        while i < q.len() {
+            for t in 0..4 {
+                a[t] = term::<L2>(a[t], q, decode16::<FP16>(codes[t], vmin, vdiff, i), i);
+            }
+            i += 16;
+        }
+        a.map(|v| tree16(v))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn one<const L2: bool, const FP16: bool>(
+        q: &[f32],
+        code: &[u8],
+        vmin: &[f32],
+        vdiff: &[f32],
+    ) -> f32 {
+        let mut a = _mm512_setzero_ps();
+        let mut i = 0;
+        while i < q.len() {
+            a = term::<L2>(a, q, decode16::<FP16>(code, vmin, vdiff, i), i);
+            i += 16;
+        }
+        tree16(a)
+    }
+
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
     unsafe fn scan_of<const L2: bool, const FP16: bool>(
         q: &[f32],
@@ -548,34 +590,67 @@ mod x86_512 {
         vdiff: &[f32],
         out: &mut [f32],
     ) {
-        let d = q.len();
         let n = out.len();
+        let code = |j: usize| &codes[j * cs..(j + 1) * cs];
         let mut j = 0;
         while j + 4 <= n {
-            let mut a = [_mm512_setzero_ps(); 4];
-            let mut i = 0;
-            while i < d {
-                for t in 0..4 {
-                    let code = &codes[(j + t) * cs..(j + t + 1) * cs];
-                    a[t] = term::<L2>(a[t], q, decode16::<FP16>(code, vmin, vdiff, i), i);
-                }
-                i += 16;
-            }
-            for t in 0..4 {
-                out[j + t] = tree16(a[t]);
-            }
+            let d = four::<L2, FP16>(
+                q,
+                [code(j), code(j + 1), code(j + 2), code(j + 3)],
+                vmin,
+                vdiff,
+            );
+            out[j..j + 4].copy_from_slice(&d);
             j += 4;
         }
         while j < n {
-            let code = &codes[j * cs..(j + 1) * cs];
-            let mut a = _mm512_setzero_ps();
-            let mut i = 0;
-            while i < d {
-                a = term::<L2>(a, q, decode16::<FP16>(code, vmin, vdiff, i), i);
-                i += 16;
-            }
-            out[j] = tree16(a);
+            out[j] = one::<L2, FP16>(q, code(j), vmin, vdiff);
             j += 1;
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn four_of<const L2: bool, const FP16: bool>(
+        q: &[f32],
+        codes: [&[u8]; 4],
+        vmin: &[f32],
+        vdiff: &[f32],
+    ) -> [f32; 4] {
+        four::<L2, FP16>(q, codes, vmin, vdiff)
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    unsafe fn one_of<const L2: bool, const FP16: bool>(
+        q: &[f32],
+        code: &[u8],
+        vmin: &[f32],
+        vdiff: &[f32],
+    ) -> f32 {
+        one::<L2, FP16>(q, code, vmin, vdiff)
+    }
+
+    /// Four codes, as [`scan`] computes each; same guarantees.
+    pub(super) unsafe fn distance4(
+        q: &[f32],
+        codec: SqCodec<'_>,
+        codes: [&[u8]; 4],
+        l2: bool,
+    ) -> [f32; 4] {
+        match (codec, l2) {
+            (SqCodec::Sq8 { vmin, vdiff }, true) => four_of::<true, false>(q, codes, vmin, vdiff),
+            (SqCodec::Sq8 { vmin, vdiff }, false) => four_of::<false, false>(q, codes, vmin, vdiff),
+            (_, true) => four_of::<true, true>(q, codes, &[], &[]),
+            (_, false) => four_of::<false, true>(q, codes, &[], &[]),
+        }
+    }
+
+    /// One code, as [`scan`] computes it; same guarantees.
+    pub(super) unsafe fn distance(q: &[f32], codec: SqCodec<'_>, code: &[u8], l2: bool) -> f32 {
+        match (codec, l2) {
+            (SqCodec::Sq8 { vmin, vdiff }, true) => one_of::<true, false>(q, code, vmin, vdiff),
+            (SqCodec::Sq8 { vmin, vdiff }, false) => one_of::<false, false>(q, code, vmin, vdiff),
+            (_, true) => one_of::<true, true>(q, code, &[], &[]),
+            (_, false) => one_of::<false, true>(q, code, &[], &[]),
         }
     }
 
@@ -601,6 +676,15 @@ mod x86_512 {
             (_, false) => scan_of::<false, true>(q, codes, cs, &[], &[], out),
         }
     }
+}
+
+/// True when the AVX-512 form applies to `codec` at dimension `d`.
+fn use_avx512(codec: SqCodec<'_>, d: usize) -> bool {
+    d.is_multiple_of(16)
+        && !matches!(codec, SqCodec::Float)
+        && has_avx512()
+        && has_fma()
+        && (codec_is_sq8(codec) || has_f16c())
 }
 
 fn has_avx512() -> bool {
@@ -644,6 +728,12 @@ pub fn sq_distance4(q: &[f32], codec: SqCodec<'_>, codes: [&[u8]; 4], l2: bool) 
         assert!(vmin.len() >= q.len() && vdiff.len() >= q.len());
     }
     assert!(!matches!(codec, SqCodec::Float));
+    #[cfg(target_arch = "x86_64")]
+    if use_avx512(codec, q.len()) {
+        // SAFETY: AVX-512F, AVX2, FMA (and F16C for fp16) were detected, q.len() is a multiple
+        // of 16, and every code and range holds q.len() components (asserted above).
+        return unsafe { x86_512::distance4(q, codec, codes, l2) };
+    }
     #[cfg(target_arch = "x86_64")]
     if has_fma() && q.len().is_multiple_of(8) && (codec_is_sq8(codec) || has_f16c()) {
         // SAFETY: as in `dispatch`: the CPU features were detected, q.len() is a multiple of 8,
@@ -865,6 +955,20 @@ mod tests {
                         distance_portable::<false>(&q, codec, code, &[])
                     };
                     assert_eq!(got.to_bits(), model.to_bits(), "d={d} l2={l2} {codec:?}");
+                    // The AVX2 form too, whichever form the dispatch picked above.
+                    #[cfg(target_arch = "x86_64")]
+                    if has_fma() && has_f16c() {
+                        // SAFETY: AVX2, FMA and F16C detected; d is a multiple of 8 and the
+                        // code and ranges hold d components.
+                        let avx2 = unsafe {
+                            if l2 {
+                                x86::distance::<true>(&q, codec, code, &[])
+                            } else {
+                                x86::distance::<false>(&q, codec, code, &[])
+                            }
+                        };
+                        assert_eq!(avx2.to_bits(), model.to_bits(), "AVX2 d={d} l2={l2}");
+                    }
                 }
                 // Four different codes (rotations of this one), each as a single call gives.
                 let width = code.len() / d;
