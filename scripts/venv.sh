@@ -7,10 +7,18 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 py="$venv/bin/python"
-need="numpy faiss-cpu annoy hnswlib"
-if ! "$py" -c "import numpy, faiss, annoy, hnswlib" >/dev/null 2>&1; then
+# The peers, pinned: the tests assert byte identity with files these exact versions write.
+need="numpy==2.4.6 faiss-cpu==1.15.1 annoy==1.17.3 hnswlib==0.8.0"
+have_pins() {
+  "$py" - "$@" <<'PY' >/dev/null 2>&1
+import sys, importlib.metadata as m
+sys.exit(any(m.version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))
+PY
+}
+# shellcheck disable=SC2086
+if [ ! -x "$py" ] || ! have_pins $need; then
   echo "setting up $venv ($need) ..." >&2
-  python3 -m venv "$venv"
+  [ -x "$py" ] || python3 -m venv "$venv"
   "$py" -m pip install --quiet --upgrade pip >&2
   # shellcheck disable=SC2086
   "$py" -m pip install --quiet $need >&2

@@ -33,18 +33,29 @@ fn faiss_search(
     queries: &Path,
     k: usize,
 ) -> (Vec<i64>, Vec<f32>, String) {
+    faiss_search_ef(py, dir, index, queries, k, None)
+}
+
+/// [`faiss_search`] with HNSW's efSearch set first (also inside an id map or refine wrapper).
+fn faiss_search_ef(
+    py: &Path,
+    dir: &Path,
+    index: &Path,
+    queries: &Path,
+    k: usize,
+    ef: Option<usize>,
+) -> (Vec<i64>, Vec<f32>, String) {
     let out = dir.join("faiss.npz");
-    let info = common::run_python(
-        py,
-        "faiss_peer.py",
-        &[
-            "search",
-            index.to_str().unwrap(),
-            queries.to_str().unwrap(),
-            &k.to_string(),
-            out.to_str().unwrap(),
-        ],
-    );
+    let mut args = vec![
+        "search".to_string(),
+        index.to_str().unwrap().into(),
+        queries.to_str().unwrap().into(),
+        k.to_string(),
+        out.to_str().unwrap().into(),
+    ];
+    args.extend(ef.map(|e| e.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let info = common::run_python(py, "faiss_peer.py", &args);
     let (ids, d) = load_npz(&out);
     (ids, d, info)
 }
@@ -246,22 +257,7 @@ fn hnsw_cross_compatibility_both_ways() {
                 .unwrap()
                 .from_index_file(&fpath)
                 .unwrap();
-            let (fi, fd) = {
-                let out = dir.path().join("faiss.npz");
-                common::run_python(
-                    &py,
-                    "faiss_peer.py",
-                    &[
-                        "search",
-                        fpath.to_str().unwrap(),
-                        qpath.to_str().unwrap(),
-                        &k.to_string(),
-                        out.to_str().unwrap(),
-                        &ef.to_string(),
-                    ],
-                );
-                load_npz(&out)
-            };
+            let (fi, fd, _) = faiss_search_ef(&py, dir.path(), &fpath, &qpath, k, Some(ef));
             let r = t.query(queries.view(), k).unwrap();
             assert_eq!(r.ids, fi, "{metric} ids={custom_ids} ef={ef}");
             common::assert_same_results(&r.ids, &r.distances, &fi, &fd, k, 1e-5);
@@ -383,20 +379,7 @@ fn hnsw_with_exact_ties_matches_faiss() {
                 .unwrap()
                 .from_index_file(&fpath)
                 .unwrap();
-            let out = dir.path().join("faiss.npz");
-            common::run_python(
-                &py,
-                "faiss_peer.py",
-                &[
-                    "search",
-                    fpath.to_str().unwrap(),
-                    qpath.to_str().unwrap(),
-                    &k.to_string(),
-                    out.to_str().unwrap(),
-                    &ef.to_string(),
-                ],
-            );
-            let (fi, fd) = load_npz(&out);
+            let (fi, fd, _) = faiss_search_ef(&py, dir.path(), &fpath, &qpath, k, Some(ef));
             let r = t.query(queries.view(), k).unwrap();
             assert_eq!(r.ids, fi, "{metric} ef={ef}: ids differ from faiss's");
             assert_eq!(r.distances, fd, "{metric} ef={ef}");
@@ -448,23 +431,8 @@ fn quantized_indexes_on_real_embeddings_match_faiss() {
                 std::fs::read(&opath).unwrap() == std::fs::read(&fpath).unwrap(),
                 "{what}: our file differs from faiss's"
             );
-            let out = dir.path().join("faiss.npz");
-            let mut args = vec![
-                "search".to_string(),
-                opath.to_str().unwrap().into(),
-                qpath.to_str().unwrap().into(),
-                k.to_string(),
-                out.to_str().unwrap().into(),
-            ];
-            if factory.starts_with("HNSW") {
-                args.push("16".into());
-            }
-            common::run_python(
-                &py,
-                "faiss_peer.py",
-                &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            );
-            let (fi, fd) = load_npz(&out);
+            let ef = factory.starts_with("HNSW").then_some(16);
+            let (fi, fd, _) = faiss_search_ef(&py, dir.path(), &opath, &qpath, k, ef);
             let r = ours.query(queries, k).unwrap();
             assert_eq!(r.ids, fi, "{what}: ids");
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

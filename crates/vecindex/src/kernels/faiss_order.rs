@@ -284,16 +284,7 @@ mod x86 {
     }
 
     /// faiss's tree over 8 lanes: `(h0+h4 + h2+h6) + (h1+h5 + h3+h7)`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn tree8(h: __m256) -> f32 {
-        let lo = _mm256_castps256_ps128(h);
-        let hi = _mm256_extractf128_ps(h, 1);
-        let s = _mm_add_ps(lo, hi);
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
-        _mm_cvtss_f32(s)
-    }
+    use crate::kernels::x86::hsum as tree8;
 
     /// Components `i..i + 8` as the kernels decode them. Caller guarantees `i + 8 <= d` for
     /// the kind's slices and the CPU features of [`distance`].
@@ -494,13 +485,7 @@ mod x86_512 {
     unsafe fn tree16(v: __m512) -> f32 {
         let lo = _mm512_castps512_ps256(v);
         let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-        let h = _mm256_add_ps(lo, hi);
-        let lo4 = _mm256_castps256_ps128(h);
-        let hi4 = _mm256_extractf128_ps(h, 1);
-        let s = _mm_add_ps(lo4, hi4);
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
-        _mm_cvtss_f32(s)
+        crate::kernels::x86::hsum(_mm256_add_ps(lo, hi))
     }
 
     /// Components `i..i + 16` of a code as the kernels decode them (`FP16`: halves, else SQ8).

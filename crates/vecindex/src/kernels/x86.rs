@@ -223,9 +223,11 @@ unsafe fn x4<const L2: bool>(q: &[f32], r: [&[f32]; 4]) -> [f32; 4] {
     out
 }
 
+/// Sum of 8 lanes by a fixed tree, `(v0+v4 + v2+v6) + (v1+v5 + v3+v7)` — also faiss's order
+/// (`kernels::faiss_order` relies on it).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn hsum(v: __m256) -> f32 {
+pub(super) unsafe fn hsum(v: __m256) -> f32 {
     let lo = _mm256_castps256_ps128(v);
     let hi = _mm256_extractf128_ps(v, 1);
     let s = _mm_add_ps(lo, hi);
