@@ -140,3 +140,31 @@ fn builds_from_factory_strings_are_faiss_bytes() {
     }
     assert!(built >= 15, "only {built} builds compared");
 }
+
+/// With `k_factor` large enough for every vector to be a candidate, the refine step re-ranks
+/// them all with the exact vectors: the result is the exact top-k, and the candidate count is
+/// capped at the index size (a k_factor of 1000 allocates nothing more).
+#[test]
+fn refine_with_every_vector_as_candidate_is_exact() {
+    let m = manifest();
+    let base = input(&m, "d16.base");
+    let queries = input(&m, "d16.queries");
+    for metric in ["L2", "IP"] {
+        let idx = builder_factory(
+            "faiss",
+            &Config::new()
+                .set("factory", "SQ8,RFlat")
+                .set("metric", metric)
+                .set("k_factor", 1000),
+        )
+        .unwrap()
+        .from_embeddings(base.view())
+        .unwrap();
+        let got = idx.query(queries.view(), 10).unwrap();
+        let want = vecindex::exact_knn(base.view(), queries.view(), idx.metric(), 10).unwrap();
+        assert_eq!(got.ids, want.ids, "{metric}");
+        // k beyond n: padded, never out of range.
+        let all = idx.query(queries.view(), 400).unwrap();
+        assert_eq!(all.ids.iter().filter(|&&i| i >= 0).count(), 5 * 300);
+    }
+}

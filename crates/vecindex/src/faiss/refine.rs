@@ -63,12 +63,13 @@ impl RefineIndex {
     /// by their exact distances with faiss's heap rules.
     pub fn search(&self, queries: VectorsView<'_>, k: usize) -> Result<RawResults> {
         use rayon::prelude::*;
-        // k_factor >= 1 keeps this at least k.
-        let kb = ((k as f32 * self.k_factor) as usize).max(k);
+        let n = self.refine.len();
+        // k_factor >= 1 keeps this at least k; more candidates than vectors would only be
+        // padding (and a huge k_factor must not allocate for them).
+        let kb = ((k as f32 * self.k_factor) as usize).clamp(k, k.max(n));
         let cands = self.base.search_raw(queries, kb)?;
         let metric = self.metric();
         let l2 = metric == Metric::L2;
-        let n = self.refine.len();
         let d = self.refine.dim();
         let data = self.refine.data();
         let heaps: Result<Vec<TopK>> = queries
