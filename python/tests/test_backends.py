@@ -118,10 +118,15 @@ def test_faiss_files_written_by_faiss_open(tmp_path, items, queries):
 def test_faiss_quantized_factory_strings_build_faiss_indexes(tmp_path, items, queries, metric):
     faiss = need("faiss")
     fm = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
-    for factory in ["SQ8", "HNSW16,SQfp16", "HNSW16,SQ8,RFlat"]:
-        hnsw, refine = factory.startswith("HNSW"), factory.endswith("RFlat")
+    for factory in ["SQ8", "HNSW16,SQfp16", "HNSW16,SQ8,RFlat", "IVF16,SQ8"]:
+        hnsw, refine, ivf = factory.startswith("HNSW"), factory.endswith("RFlat"), factory.startswith("IVF")
         b = serving.builder_factory(
-            "faiss", metric=metric, factory=factory, efSearch=64 if hnsw else None, k_factor=2 if refine else None
+            "faiss",
+            metric=metric,
+            factory=factory,
+            efSearch=64 if hnsw else None,
+            k_factor=2 if refine else None,
+            nprobe=1 if ivf else None,  # faiss's stored default, for the byte comparison
         )
         with b.from_embeddings(items) as ix:
             ids, dist = ix.query(queries, K)

@@ -191,10 +191,11 @@ fn seeds(dir: &Path) -> Vec<Seed> {
         ("faiss_sqfp16_ip", &["factory=SQfp16", "metric=IP"], false),
         ("faiss_hnsw_sq8", &["factory=HNSW8,SQ8"], false),
         ("faiss_ivf_sq8_ip", &["factory=IVF8,SQ8", "metric=IP"], true),
+        // Custom ids: an id map around a refine index around an IVF (lists of row numbers).
         (
-            "faiss_ivf_sqfp16_rflat",
+            "faiss_ivf_sqfp16_rflat_ids",
             &["factory=IVF8,SQfp16,RFlat"],
-            false,
+            true,
         ),
         (
             "faiss_hnsw_sq8_rflat",

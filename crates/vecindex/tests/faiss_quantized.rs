@@ -168,3 +168,44 @@ fn refine_with_every_vector_as_candidate_is_exact() {
         assert_eq!(all.ids.iter().filter(|&&i| i >= 0).count(), 5 * 300);
     }
 }
+
+/// Custom ids on a refined IVF: the lists keep row numbers (the exact rows are found by them)
+/// and an id map wraps the whole index, as faiss's IndexIDMap would; the answers are those of
+/// the same index without ids, mapped, also after a save and reopen.
+#[test]
+fn custom_ids_on_a_refined_ivf_go_in_an_id_map() {
+    let m = manifest();
+    let base = input(&m, "d16.base");
+    let queries = input(&m, "d16.queries");
+    let cfg = Config::new()
+        .set("factory", "IVF16,SQ8,RFlat")
+        .set("nprobe", 4)
+        .set("k_factor", 3);
+    let b = builder_factory("faiss", &cfg).unwrap();
+    let plain = b.from_embeddings(base.view()).unwrap();
+    let ids: Vec<i64> = (0..base.rows() as i64).map(|i| i * 7 + 3).collect();
+    let with_ids = b.from_embeddings_with_ids(base.view(), &ids).unwrap();
+    assert!(
+        with_ids.info().format.contains("IxMp(IxRF)"),
+        "{}",
+        with_ids.info().format
+    );
+    let (a, r) = (
+        plain.query(queries.view(), 10).unwrap(),
+        with_ids.query(queries.view(), 10).unwrap(),
+    );
+    let mapped: Vec<i64> = a
+        .ids
+        .iter()
+        .map(|&i| if i < 0 { -1 } else { ids[i as usize] })
+        .collect();
+    assert_eq!(r.ids, mapped);
+    assert_eq!(r.distances, a.distances);
+    let dir = tempfile::tempdir().unwrap();
+    with_ids.save(&dir.path().join("x.index")).unwrap();
+    let back = builder_factory("faiss", &Config::new())
+        .unwrap()
+        .from_index_file(&dir.path().join("x.index"))
+        .unwrap();
+    assert_eq!(back.query(queries.view(), 10).unwrap(), r);
+}

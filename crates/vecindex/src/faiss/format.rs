@@ -165,7 +165,15 @@ pub fn read_index_file(bytes: &[u8], src: &str) -> Result<ReadIndex> {
             )));
         }
         let ids = r.i64_vec(n, "id_map")?;
-        if let FaissIndex::Ivf(ivf) = &index {
+        let lists = match &index {
+            FaissIndex::Ivf(ivf) => Some(ivf),
+            FaissIndex::Refine(rf) => match &rf.base {
+                FaissIndex::Ivf(ivf) => Some(ivf),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(ivf) = lists {
             // Behind an id map the lists hold row numbers.
             if let Some(bad) = ivf
                 .ids

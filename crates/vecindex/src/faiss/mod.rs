@@ -657,7 +657,11 @@ impl FaissIndexer {
     /// of lists is kept as given (faiss stores it so) and probes every list, as faiss does.
     fn warnings_now(&self) -> Vec<String> {
         let mut w = self.warnings.clone();
-        if let FaissIndex::Ivf(i) = &self.index {
+        let ivf = match &self.index {
+            FaissIndex::Refine(rf) => &rf.base,
+            other => other,
+        };
+        if let FaissIndex::Ivf(i) = ivf {
             if i.nprobe() > i.nlist {
                 w.push(format!(
                     "nprobe={} exceeds nlists={}: all {} lists are probed (as faiss does)",
