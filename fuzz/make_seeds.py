@@ -117,6 +117,9 @@ def main():
             "metric=angular\nn_trees=10\nsearchk=-1\nthreads=2",
             "index_type=IVF_FLAT\nnlist=128\nuri=http://127.0.0.1:19530\ncollection=x\noverwrite=true",
             "efSerch=4\nd=0\nmetric=cosine",
+            "factory=HNSW32,SQ8,RFlat\nk_factor=2\nmetric=IP",
+            "factory=IVF1k,SQfp16\nnprobe=4",
+            "index_type=HNSW\nstorage=SQ8\nrefine=Flat\nfactory=HNSW16_SQ8",
         ]
     ):
         (d / f"seed-{i}").write_text(text)
