@@ -199,43 +199,72 @@ fn has_f16c() -> bool {
     false
 }
 
-fn dispatch(q: &[f32], codec: SqCodec<'_>, code: &[u8], floats: &[f32], l2: bool) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx512(codec, q.len()) {
-        // SAFETY: AVX-512F, AVX2, FMA (and F16C for fp16) were detected, q.len() is a multiple
-        // of 16, and the callers checked that the code and ranges hold q.len() components.
-        return unsafe { x86_512::distance(q, codec, code, l2) };
+/// The implementation that runs for `codec` at dimension `d` on this CPU: every one performs
+/// the same IEEE operations in the same order (the unit tests hold them to the model).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Unit {
+    /// One 16-lane register (`x86_512`): AVX-512F, d a multiple of 16, codes (not floats).
+    Avx512,
+    /// AVX2 intrinsics (`x86`), d a multiple of 8.
+    Avx2,
+    /// The portable model compiled with AVX2 + FMA.
+    ModelFma,
+    /// The portable model (software FMA where the CPU has none).
+    Model,
+}
+
+fn unit(codec: SqCodec<'_>, d: usize) -> Unit {
+    let simd_codec = codec_is_sq8(codec) || has_f16c();
+    if has_fma() && simd_codec && d.is_multiple_of(8) {
+        if d.is_multiple_of(16) && has_avx512() && !matches!(codec, SqCodec::Float) {
+            Unit::Avx512
+        } else {
+            Unit::Avx2
+        }
+    } else if has_fma() {
+        Unit::ModelFma
+    } else {
+        Unit::Model
     }
-    #[cfg(target_arch = "x86_64")]
-    if has_fma() && q.len().is_multiple_of(8) && (codec_is_sq8(codec) || has_f16c()) {
-        // SAFETY: AVX2, FMA (has_fma) and, for fp16 codes, F16C (has_f16c) were detected on
-        // this CPU, which is all the target-feature functions require; the callers checked
-        // that `code` (or `floats`) and the ranges hold q.len() components.
-        return unsafe {
+}
+
+/// The ranges of an SQ8 codec cover `d` components.
+fn check_ranges(codec: SqCodec<'_>, d: usize) {
+    if let SqCodec::Sq8 { vmin, vdiff } = codec {
+        assert!(vmin.len() >= d && vdiff.len() >= d);
+    }
+}
+
+/// One distance; callers checked that `code` (or `floats`) and the ranges hold q.len()
+/// components.
+fn dispatch(q: &[f32], codec: SqCodec<'_>, code: &[u8], floats: &[f32], l2: bool) -> f32 {
+    match unit(codec, q.len()) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `unit` chose this form only after detecting AVX-512F, AVX2, FMA (and F16C
+        // for fp16) and for q.len() a multiple of 16; the callers checked the lengths.
+        Unit::Avx512 => unsafe { x86_512::distance(q, codec, code, l2) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `unit` detected AVX2, FMA (and F16C for fp16) and q.len() is a multiple of 8;
+        // the callers checked the lengths.
+        Unit::Avx2 => unsafe {
             if l2 {
                 x86::distance::<true>(q, codec, code, floats)
             } else {
                 x86::distance::<false>(q, codec, code, floats)
             }
-        };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_fma() {
-        // SAFETY: AVX2 and FMA were detected on this CPU (has_fma), which is all the
-        // target-feature function requires; it only reads the slices, in bounds of `q.len()`
-        // components (checked by the callers).
-        return unsafe {
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `unit` detected AVX2 and FMA, all the target-feature function requires; it
+        // only reads the slices within q.len() components.
+        Unit::ModelFma => unsafe {
             if l2 {
                 distance_fma::<true>(q, codec, code, floats)
             } else {
                 distance_fma::<false>(q, codec, code, floats)
             }
-        };
-    }
-    if l2 {
-        distance_portable::<true>(q, codec, code, floats)
-    } else {
-        distance_portable::<false>(q, codec, code, floats)
+        },
+        _ if l2 => distance_portable::<true>(q, codec, code, floats),
+        _ => distance_portable::<false>(q, codec, code, floats),
     }
 }
 
@@ -663,15 +692,6 @@ mod x86_512 {
     }
 }
 
-/// True when the AVX-512 form applies to `codec` at dimension `d`.
-fn use_avx512(codec: SqCodec<'_>, d: usize) -> bool {
-    d.is_multiple_of(16)
-        && !matches!(codec, SqCodec::Float)
-        && has_avx512()
-        && has_fma()
-        && (codec_is_sq8(codec) || has_f16c())
-}
-
 fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -697,41 +717,32 @@ fn code_len(codec: SqCodec<'_>, d: usize) -> usize {
 /// target (hardware FMA where detected, a correctly rounded fallback elsewhere).
 #[inline]
 pub fn sq_distance(q: &[f32], codec: SqCodec<'_>, code: &[u8], l2: bool) -> f32 {
-    assert!(code.len() >= code_len(codec, q.len()));
-    if let SqCodec::Sq8 { vmin, vdiff } = codec {
-        assert!(vmin.len() >= q.len() && vdiff.len() >= q.len());
-    }
-    assert!(!matches!(codec, SqCodec::Float));
+    assert!(code.len() >= code_len(codec, q.len()) && !matches!(codec, SqCodec::Float));
+    check_ranges(codec, q.len());
     dispatch(q, codec, code, &[], l2)
 }
 
 /// [`sq_distance`] of four codes (the same bits as four calls).
 pub fn sq_distance4(q: &[f32], codec: SqCodec<'_>, codes: [&[u8]; 4], l2: bool) -> [f32; 4] {
     let need = code_len(codec, q.len());
-    assert!(codes.iter().all(|c| c.len() >= need));
-    if let SqCodec::Sq8 { vmin, vdiff } = codec {
-        assert!(vmin.len() >= q.len() && vdiff.len() >= q.len());
-    }
-    assert!(!matches!(codec, SqCodec::Float));
-    #[cfg(target_arch = "x86_64")]
-    if use_avx512(codec, q.len()) {
-        // SAFETY: AVX-512F, AVX2, FMA (and F16C for fp16) were detected, q.len() is a multiple
-        // of 16, and every code and range holds q.len() components (asserted above).
-        return unsafe { x86_512::distance4(q, codec, codes, l2) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_fma() && q.len().is_multiple_of(8) && (codec_is_sq8(codec) || has_f16c()) {
-        // SAFETY: as in `dispatch`: the CPU features were detected, q.len() is a multiple of 8,
-        // and every code and range holds q.len() components (asserted above).
-        return unsafe {
+    assert!(codes.iter().all(|c| c.len() >= need) && !matches!(codec, SqCodec::Float));
+    check_ranges(codec, q.len());
+    match unit(codec, q.len()) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: features and q.len() as `unit` checked; every code and range holds q.len()
+        // components (asserted above).
+        Unit::Avx512 => unsafe { x86_512::distance4(q, codec, codes, l2) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above for the AVX2 form (q.len() a multiple of 8).
+        Unit::Avx2 => unsafe {
             if l2 {
                 x86::distance4::<true>(q, codec, codes)
             } else {
                 x86::distance4::<false>(q, codec, codes)
             }
-        };
+        },
+        _ => codes.map(|c| dispatch(q, codec, c, &[], l2)),
     }
-    codes.map(|c| dispatch(q, codec, c, &[], l2))
 }
 
 /// [`sq_distance`] of `q` to each of `out.len()` consecutive codes in `codes` (a list's codes,
@@ -739,52 +750,37 @@ pub fn sq_distance4(q: &[f32], codec: SqCodec<'_>, codes: [&[u8]; 4], l2: bool) 
 pub fn sq_scan(q: &[f32], codec: SqCodec<'_>, codes: &[u8], out: &mut [f32], l2: bool) {
     let cs = code_len(codec, q.len());
     assert!(cs > 0 && codes.len() >= out.len() * cs);
-    if let SqCodec::Sq8 { vmin, vdiff } = codec {
-        assert!(vmin.len() >= q.len() && vdiff.len() >= q.len());
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx512()
-        && has_fma()
-        && q.len().is_multiple_of(16)
-        && !matches!(codec, SqCodec::Float)
-        && (codec_is_sq8(codec) || has_f16c())
-    {
-        // SAFETY: AVX-512F, AVX2, FMA (and F16C for fp16) were detected; q.len() is a multiple
-        // of 16; the ranges hold q.len() components and `codes` holds out.len() codes of `cs`
-        // bytes (asserted above).
-        unsafe { x86_512::scan(q, codec, codes, cs, out, l2) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_fma() && q.len().is_multiple_of(8) && (codec_is_sq8(codec) || has_f16c()) {
-        // SAFETY: as in `dispatch`: the CPU features were detected, q.len() is a multiple of 8,
-        // the ranges hold q.len() components and `codes` holds out.len() codes of `cs` bytes
-        // (asserted above).
-        unsafe {
+    check_ranges(codec, q.len());
+    match unit(codec, q.len()) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: features and q.len() as `unit` checked; the ranges hold q.len() components
+        // and `codes` holds out.len() codes of `cs` bytes (asserted above).
+        Unit::Avx512 => unsafe { x86_512::scan(q, codec, codes, cs, out, l2) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above for the AVX2 form (q.len() a multiple of 8).
+        Unit::Avx2 => unsafe {
             if l2 {
                 x86::scan::<true>(q, codec, codes, cs, out)
             } else {
                 x86::scan::<false>(q, codec, codes, cs, out)
             }
+        },
+        _ => {
+            for (o, code) in out.iter_mut().zip(codes.chunks_exact(cs)) {
+                *o = dispatch(q, codec, code, &[], l2);
+            }
         }
-        return;
-    }
-    for (o, code) in out.iter_mut().zip(codes.chunks_exact(cs)) {
-        *o = dispatch(q, codec, code, &[], l2);
     }
 }
 
 /// Decodes `code` into `out` the way the kernels see it (for code-to-code distances).
 pub fn sq_decode_kernel(codec: SqCodec<'_>, code: &[u8], out: &mut [f32]) {
     let d = out.len();
-    assert!(code.len() >= code_len(codec, d));
-    if let SqCodec::Sq8 { vmin, vdiff } = codec {
-        assert!(vmin.len() >= d && vdiff.len() >= d);
-    }
-    assert!(!matches!(codec, SqCodec::Float));
+    assert!(code.len() >= code_len(codec, d) && !matches!(codec, SqCodec::Float));
+    check_ranges(codec, d);
     let simd = d.is_multiple_of(8);
     #[cfg(target_arch = "x86_64")]
-    if simd && has_fma() && (codec_is_sq8(codec) || has_f16c()) {
+    if matches!(unit(codec, d), Unit::Avx2 | Unit::Avx512) {
         // SAFETY: the CPU features were detected (as in `dispatch`); the codes and ranges hold
         // d components (asserted above) and d is a multiple of 8.
         unsafe { x86::decode(codec, code, out) };
