@@ -10,6 +10,22 @@ import time
 import numpy as np
 
 
+def status(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--lib", choices=["faiss", "hnswlib"], required=True)
@@ -31,6 +47,9 @@ def main():
     m = int(a.factory.split(",")[0][len("HNSW"):] or 32)
     if a.lib == "faiss":
         import faiss
+
+        reset_peak()
+        before = status("VmRSS")
         faiss.omp_set_num_threads(a.threads)
         t = time.perf_counter()
         index = faiss.index_factory(d, a.factory, faiss.METRIC_L2 if a.metric == "L2" else faiss.METRIC_INNER_PRODUCT)
@@ -48,6 +67,9 @@ def main():
             return index.search(q, a.k)[1]
     else:
         import hnswlib
+
+        reset_peak()
+        before = status("VmRSS")
         t = time.perf_counter()
         index = hnswlib.Index(space="l2" if a.metric == "L2" else "ip", dim=d)
         index.init_index(max_elements=n, ef_construction=a.efc, M=m, random_seed=100)
@@ -60,7 +82,7 @@ def main():
 
         def search(q):
             return index.knn_query(q, k=a.k)[0].astype(np.int64)
-    out = {"build_s": build_s, "search": {}}
+    out = {"build_s": build_s, "build_peak_delta_bytes": max(0, status("VmHWM") - before), "search": {}}
     for ef in [int(x) for x in a.efs.split(",")]:
         set_ef(ef)
         search(xq[:32])

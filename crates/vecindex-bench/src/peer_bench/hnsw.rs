@@ -7,9 +7,11 @@ use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
 
-/// One library's HNSW figures: build seconds and per efSearch (batch seconds, single q/s, ids).
+/// One library's HNSW figures: build seconds, peak RSS growth of the build, and per efSearch
+/// (batch seconds, single q/s, ids).
 struct HnswSide {
     build_s: f64,
+    build_mb: f64,
     search: Vec<(usize, f64, f64, Vec<i64>)>,
 }
 
@@ -33,9 +35,12 @@ fn ours_hnsw(
             .set("factory", factory)
             .set("metric", spec.metric)
             .set("efConstruction", efc);
+        crate::rss::reset_peak();
+        let before = crate::rss::proc_status("VmRSS:");
         let t = Instant::now();
         let mut h = vecindex::builder_factory("faiss", &cfg)?.from_embeddings(ds.base.view())?;
         let build_s = t.elapsed().as_secs_f64();
+        let build_mb = crate::rss::proc_status("VmHWM:").saturating_sub(before) as f64 / 1e6;
         let q = ds.queries.view();
         let mut search = Vec::new();
         for &ef in efs {
@@ -54,7 +59,11 @@ fn ours_hnsw(
             }
             search.push((ef, best, single, ids));
         }
-        Ok(HnswSide { build_s, search })
+        Ok(HnswSide {
+            build_s,
+            build_mb,
+            search,
+        })
     })
 }
 
@@ -109,6 +118,7 @@ fn peer_hnsw(
     }
     Ok(HnswSide {
         build_s: v["build_s"].as_f64().unwrap_or(f64::NAN),
+        build_mb: v["build_peak_delta_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
         search,
     })
 }
@@ -119,8 +129,8 @@ pub(super) fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset
         a.m, a.k, a.nq, a.repeat, a.single, a.k, load_avg()
     );
     println!(
-        "{:<24} {:<3} {:<10} {:>4} {:>2} {:>4} | {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>7} {:>5} {:>5} | {:>7} {:>7} {:>5}",
-        "data", "met", "storage", "efC", "t", "ef", "build s", "faiss", "hnswlib", "recall", "faiss", "hnswl", "q/s", "faiss", "hnswlib", "xF", "xH", "1q/s", "faiss", "xF"
+        "{:<24} {:<3} {:<10} {:>4} {:>2} {:>4} | {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>7} {:>7} {:>7} {:>5} {:>5} | {:>7} {:>7} {:>5}",
+        "data", "met", "storage", "efC", "t", "ef", "build s", "faiss", "hnswlib", "MB", "faiss", "hnswl", "recall", "faiss", "hnswl", "q/s", "faiss", "hnswlib", "xF", "xH", "1q/s", "faiss", "xF"
     );
     for (i, ds) in sets.iter().enumerate() {
         for metric in a.metrics.iter().map(String::as_str) {
@@ -148,9 +158,10 @@ pub(super) fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset
                         let nq = ds.queries.rows() as f64;
                         for ((os, fs), hs) in o.search.iter().zip(&f.search).zip(&h.search) {
                             println!(
-                                "{:<24} {:<3} {:<10} {:>4} {:>2} {:>4} | {:>7.2} {:>7.2} {:>7.2} | {:>6.3} {:>6.3} {:>6.3} | {:>7.0} {:>7.0} {:>7.0} {:>5.2} {:>5.2} | {:>7.0} {:>7.0} {:>5.2}",
+                                "{:<24} {:<3} {:<10} {:>4} {:>2} {:>4} | {:>7.2} {:>7.2} {:>7.2} | {:>6.0} {:>6.0} {:>6.0} | {:>6.3} {:>6.3} {:>6.3} | {:>7.0} {:>7.0} {:>7.0} {:>5.2} {:>5.2} | {:>7.0} {:>7.0} {:>5.2}",
                                 ds.name, metric, storage, efc, t, os.0,
                                 o.build_s, f.build_s, h.build_s,
+                                o.build_mb, f.build_mb, h.build_mb,
                                 overlap(&os.3, &exact.ids, a.k, a.k), overlap(&fs.3, &exact.ids, a.k, a.k), overlap(&hs.3, &exact.ids, a.k, a.k),
                                 nq / os.1, nq / fs.1, nq / hs.1, fs.1 / os.1, hs.1 / os.1,
                                 os.2, fs.2, os.2 / fs.2
@@ -161,6 +172,6 @@ pub(super) fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset
             }
         }
     }
-    println!("xF / xH = vecindex batch throughput over faiss's / hnswlib's (> 1: vecindex faster); 1q/s = one query per call.");
+    println!("xF / xH = vecindex batch throughput over faiss's / hnswlib's (> 1: vecindex faster); 1q/s = one query per call; MB = peak RSS growth of the build (the data itself excluded).");
     Ok(())
 }

@@ -54,6 +54,37 @@ pub(crate) use params::{KIND_PARAMS, PARAMS};
 
 pub use crate::config::default_nprobe;
 
+/// Input rows, borrowed from the caller or handed over.
+enum Rows<'a> {
+    Borrowed(VectorsView<'a>),
+    Owned(Vectors),
+}
+
+impl Rows<'_> {
+    fn view(&self) -> VectorsView<'_> {
+        match self {
+            Rows::Borrowed(v) => *v,
+            Rows::Owned(v) => v.view(),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.view().rows()
+    }
+
+    fn dim(&self) -> usize {
+        self.view().dim()
+    }
+
+    /// The rows as an owned vector (a copy only when borrowed).
+    fn into_vec(self) -> Vec<f32> {
+        match self {
+            Rows::Borrowed(v) => v.as_slice().to_vec(),
+            Rows::Owned(v) => v.into_vec(),
+        }
+    }
+}
+
 /// An index held by the faiss backend.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -404,7 +435,14 @@ impl FaissBuilder {
     }
 
     /// Builds a typed indexer (the trait method boxes this).
-    pub fn build(&self, mut items: Vectors, ids: Option<Vec<i64>>) -> Result<FaissIndexer> {
+    pub fn build(&self, items: Vectors, ids: Option<Vec<i64>>) -> Result<FaissIndexer> {
+        self.build_rows(Rows::Owned(items), ids)
+    }
+
+    /// [`FaissBuilder::build`] over borrowed or owned rows: only the indexes that keep the f32
+    /// rows (Flat, and the exact rows of a refine index) take a copy of borrowed ones, so a
+    /// quantized build's peak memory is the codes, not a second copy of the input.
+    fn build_rows(&self, mut items: Rows<'_>, ids: Option<Vec<i64>>) -> Result<FaissIndexer> {
         self.check_params_apply(self.index_type)?;
         check_items(items.view(), self.explicit.int("d").map(|d| d as usize))?;
         if let Some(ids) = &ids {
@@ -433,7 +471,8 @@ impl FaissBuilder {
             IndexType::Flat => match self.storage_codec() {
                 // Refine needs a quantized storage (checked above): the rows can move.
                 None => {
-                    let rows = std::mem::replace(&mut items, Vectors::new(Vec::new(), dim)?);
+                    let rows =
+                        std::mem::replace(&mut items, Rows::Borrowed(VectorsView::new(&[], dim)?));
                     FaissIndex::Flat(FlatIndex::from_parts(rows.into_vec(), dim, self.metric))
                 }
                 Some(qtype) => {
@@ -628,7 +667,7 @@ impl Builder for FaissBuilder {
     }
 
     fn from_embeddings(&self, items: VectorsView<'_>) -> Result<Box<dyn Indexer>> {
-        Ok(Box::new(self.build(items.to_owned(), None)?))
+        Ok(Box::new(self.build_rows(Rows::Borrowed(items), None)?))
     }
 
     fn from_embeddings_with_ids(
@@ -636,7 +675,9 @@ impl Builder for FaissBuilder {
         items: VectorsView<'_>,
         ids: &[i64],
     ) -> Result<Box<dyn Indexer>> {
-        Ok(Box::new(self.build(items.to_owned(), Some(ids.to_vec()))?))
+        Ok(Box::new(
+            self.build_rows(Rows::Borrowed(items), Some(ids.to_vec()))?,
+        ))
     }
 
     fn from_vectors(&self, items: Vectors) -> Result<Box<dyn Indexer>> {
