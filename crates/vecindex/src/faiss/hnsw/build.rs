@@ -8,6 +8,9 @@ use super::search::{greedy, Cand, Visited};
 use crate::faiss::rng::FaissRng;
 use rayon::prelude::*;
 
+/// Reverse-link groups merged per slice in phase B (bounds the memory of the new lists).
+const MERGE_CHUNK: usize = 4096;
+
 /// faiss's `search_neighbors_to_add`: best-first search with `ef` results at `level`. Both
 /// queues are libstdc++ heaps ordered by key only, as in faiss, so equal keys are kept, dropped
 /// and returned exactly where faiss's are. Returns the results heap (top = farthest).
@@ -284,21 +287,27 @@ impl HnswGraph {
                         _ => groups.push((dest, l, vec![src])),
                     }
                 }
-                let g: &HnswGraph = self;
-                let merged: Vec<Vec<i32>> = if groups.len() > 100 {
-                    groups
-                        .par_iter_mut()
-                        .map(|(dest, l, inc)| merge_reverse(g, p, *dest, *l, inc))
-                        .collect()
-                } else {
-                    groups
-                        .iter_mut()
-                        .map(|(dest, l, inc)| merge_reverse(g, p, *dest, *l, inc))
-                        .collect()
-                };
-                for ((dest, l, _), list) in groups.iter().zip(merged) {
-                    let (b, e2) = self.range(*dest, *l);
-                    self.neighbors[b..e2].copy_from_slice(&list);
+                // Each merge reads only its own destination's list, so the groups can be merged
+                // and written a slice at a time: the new lists of a whole batch (up to theta ×
+                // 2M of them) are never all held at once.
+                let parallel = groups.len() > 100;
+                for chunk in groups.chunks_mut(MERGE_CHUNK) {
+                    let g: &HnswGraph = self;
+                    let merged: Vec<Vec<i32>> = if parallel {
+                        chunk
+                            .par_iter_mut()
+                            .map(|(dest, l, inc)| merge_reverse(g, p, *dest, *l, inc))
+                            .collect()
+                    } else {
+                        chunk
+                            .iter_mut()
+                            .map(|(dest, l, inc)| merge_reverse(g, p, *dest, *l, inc))
+                            .collect()
+                    };
+                    for ((dest, l, _), list) in chunk.iter().zip(merged) {
+                        let (b, e2) = self.range(*dest, *l);
+                        self.neighbors[b..e2].copy_from_slice(&list);
+                    }
                 }
                 s = e;
                 if raise_ep {

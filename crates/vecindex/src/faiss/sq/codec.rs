@@ -176,16 +176,14 @@ impl ScalarQuantizer {
         }
     }
 
-    /// Encodes row-major rows into a new code array.
-    pub fn encode_all(&self, x: &[f32]) -> Vec<u8> {
+    /// Encodes row-major rows into `codes` (`code_size` bytes per row), in parallel.
+    pub fn encode_into(&self, x: &[f32], codes: &mut [u8]) {
         use rayon::prelude::*;
         let cs = self.code_size();
-        let mut codes = vec![0u8; x.len() / self.d.max(1) * cs];
         codes
             .par_chunks_mut(cs.max(1))
             .zip(x.par_chunks(self.d.max(1)))
             .for_each(|(c, row)| self.encode(row, c));
-        codes
     }
 
     /// faiss's reconstruction (`sa_decode`): SQ8 maps code c to the bucket centre

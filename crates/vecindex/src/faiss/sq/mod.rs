@@ -81,7 +81,10 @@ impl SqIndex {
                 "the scalar quantizer is not trained (train it on data first)",
             ));
         }
-        self.codes.extend(self.sq.encode_all(x.as_slice()));
+        // Encoded in place: no second buffer of codes at the peak.
+        let start = self.codes.len();
+        self.codes.resize(start + x.rows() * self.sq.code_size(), 0);
+        self.sq.encode_into(x.as_slice(), &mut self.codes[start..]);
         Ok(())
     }
 
