@@ -15,8 +15,9 @@
 //! | `nprobe` | ≥ 1 | max(8, ⌈nlists/6⌉) | IVF lists probed per query (see [`default_nprobe`]) |
 //! | `threads` (`n_jobs`) | -1, 0 or ≥ 1 | all cores | HNSW build threads (the graph does not depend on it) |
 //!
-//! Over 500 lines: the parameter table, the builder and the indexer of one backend; the index
-//! types themselves live in flat.rs, hnsw/ and ivf.rs.
+//! Over 500 lines: the builder (factory settings, every kind's build) and the indexer of one
+//! backend; the parameters live in params.rs, the index types in flat.rs, sq/, hnsw/, ivf.rs and
+//! refine.rs, the file records in format.rs.
 
 // The public face is the builder, the indexer and the index types' names; the modules are
 // crate-internal (what the tests need is re-exported by `crate::internals`).
