@@ -1,4 +1,4 @@
-"""faiss-cpu side of `peer-bench ivf`: `IVF<nlist>,<storage>` (Flat, SQ8, SQfp16) with the same
+"""faiss-cpu side of `peer-bench ivf`: `IVF<nlist>,<storage>` (Flat, SQ8, SQfp16, PQ<m>np) with the same
 data, lists, probes and thread count. Prints JSON: train_s, add_s, and per nprobe the best batch time; writes the ids of
 each nprobe's batch to OUT_PREFIX<nprobe>.npy for the recall check.
 """

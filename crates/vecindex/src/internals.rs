@@ -9,6 +9,6 @@ pub use crate::annoy::layout::NodeLayout;
 pub use crate::annoy::search::nns as annoy_nns;
 pub use crate::faiss::format::write_index as write_faiss_index;
 pub use crate::faiss::hnsw::HnswIndex;
-pub use crate::faiss::ivf::IvfIndex;
+pub use crate::faiss::ivf::{IvfIndex, ListCodecSpec};
 pub use crate::faiss::sq::QType;
 pub use crate::kernels::{kernels, Kernels};

@@ -46,7 +46,7 @@ fn faiss_files_search_identically_and_round_trip() {
     let mut searches = 0;
     for f in fixtures(&m) {
         let name = f["name"].as_str().unwrap();
-        let mut idx = open(&f);
+        let idx = open(&f);
         let bytes = std::fs::read(dir().join(format!("{name}.index"))).unwrap();
         let out = tempfile::tempdir().unwrap();
         idx.save(&out.path().join("x.index")).unwrap();
@@ -54,49 +54,14 @@ fn faiss_files_search_identically_and_round_trip() {
             std::fs::read(out.path().join("x.index")).unwrap() == bytes,
             "{name}: our save of faiss's file differs from it"
         );
-        let Some(data) = f["data"].as_str() else {
+        if f["data"].is_null() {
             let e = idx
                 .query(Vectors::new(vec![0.0; 4], 4).unwrap().view(), 1)
                 .unwrap_err();
             assert!(e.to_string().contains("untrained"), "{name}: {e}");
             continue;
-        };
-        let queries = input(&m, &format!("{data}.queries"));
-        for s in f["searches"].as_array().unwrap() {
-            let k = s["k"].as_u64().unwrap() as usize;
-            if let Some(ef) = s.get("efSearch") {
-                idx.set_param("efSearch", &ef.to_string()).unwrap();
-            }
-            if let Some(np) = s.get("nprobe") {
-                idx.set_param("nprobe", &np.to_string()).unwrap();
-            }
-            let r = idx.query(queries.view(), k).unwrap();
-            let want_ids: Vec<i64> = s["ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()))
-                .collect();
-            let want_bits: Vec<u32> = s["distances_f32_hex"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|row| {
-                    row.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|v| u32::from_str_radix(v.as_str().unwrap(), 16).unwrap())
-                })
-                .collect();
-            assert_eq!(r.ids, want_ids, "{name} k={k}: ids");
-            // faiss pads with ±FLT_MAX, we with ±inf (docs/algorithms.md): compare the rest.
-            for (i, (got, want)) in r.distances.iter().zip(&want_bits).enumerate() {
-                if r.ids[i] >= 0 {
-                    assert_eq!(got.to_bits(), *want, "{name} k={k} slot {i}: {got}");
-                }
-            }
-            searches += 1;
         }
+        searches += searches_match(&m, &f, idx);
     }
     assert!(searches >= 20, "only {searches} searches compared");
 }
@@ -112,8 +77,8 @@ fn builds_from_factory_strings_are_faiss_bytes() {
         let Some(data) = f["data"].as_str() else {
             continue;
         };
-        if f["params"].get("rangestat_arg").is_some() {
-            continue; // a training option faiss has and our parameters do not expose
+        if f["params"].get("rangestat_arg").is_some() || f["params"].get("by_residual").is_some() {
+            continue; // training options faiss has and our parameters do not expose
         }
         let mut cfg = Config::new()
             .set("factory", f["factory"].as_str().unwrap())
@@ -129,6 +94,13 @@ fn builds_from_factory_strings_are_faiss_bytes() {
             .unwrap()
             .from_embeddings(base.view())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if polysemous(&f) {
+            // faiss relabels these codes (polysemous training, which we do not run): same
+            // search results, other code bytes.
+            searches_match(&m, &f, idx);
+            built += 1;
+            continue;
+        }
         let out = tempfile::tempdir().unwrap();
         idx.save(&out.path().join("x.index")).unwrap();
         let ours = std::fs::read(out.path().join("x.index")).unwrap();
@@ -208,4 +180,58 @@ fn custom_ids_on_a_refined_ivf_go_in_an_id_map() {
         .from_index_file(&dir.path().join("x.index"))
         .unwrap();
     assert_eq!(back.query(queries.view(), 10).unwrap(), r);
+}
+
+/// A factory PQ string without `np`: faiss trains it with a polysemous relabelling.
+fn polysemous(f: &Value) -> bool {
+    f["factory"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .any(|t| t.starts_with("PQ") && !t.ends_with("np"))
+}
+
+/// Runs every search faiss ran on fixture `f` on `idx` and asserts the same ids and the same
+/// f32 distances bit for bit; returns the number of searches.
+fn searches_match(m: &Value, f: &Value, mut idx: Box<dyn Indexer>) -> usize {
+    let name = f["name"].as_str().unwrap();
+    let data = f["data"].as_str().unwrap();
+    let queries = input(m, &format!("{data}.queries"));
+    let mut searches = 0;
+    for s in f["searches"].as_array().unwrap() {
+        let k = s["k"].as_u64().unwrap() as usize;
+        if let Some(ef) = s.get("efSearch") {
+            idx.set_param("efSearch", &ef.to_string()).unwrap();
+        }
+        if let Some(np) = s.get("nprobe") {
+            idx.set_param("nprobe", &np.to_string()).unwrap();
+        }
+        let r = idx.query(queries.view(), k).unwrap();
+        let want_ids: Vec<i64> = s["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()))
+            .collect();
+        let want_bits: Vec<u32> = s["distances_f32_hex"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| u32::from_str_radix(v.as_str().unwrap(), 16).unwrap())
+            })
+            .collect();
+        assert_eq!(r.ids, want_ids, "{name} k={k}: ids");
+        // faiss pads with ±FLT_MAX, we with ±inf (docs/algorithms.md): compare the rest.
+        for (i, (got, want)) in r.distances.iter().zip(&want_bits).enumerate() {
+            if r.ids[i] >= 0 {
+                assert_eq!(got.to_bits(), *want, "{name} k={k} slot {i}: {got}");
+            }
+        }
+        searches += 1;
+    }
+    searches
 }

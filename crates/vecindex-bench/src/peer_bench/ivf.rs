@@ -1,6 +1,6 @@
 //! IVF: vecindex's IVF index against faiss-cpu's with the same list storage (`IVF<n>,Flat`,
-//! `IVF<n>,SQ8`, `IVF<n>,SQfp16`): train and add time, recall@k and batch throughput over
-//! nlists and nprobes.
+//! `IVF<n>,SQ8`, `IVF<n>,SQfp16`, `IVF<n>,PQ<m>np`): train and add time, recall@k and batch
+//! throughput over nlists and nprobes.
 
 use super::{best_of, load_avg, overlap, read_peer_ids, run_peer, Dataset, PeerBenchArgs, RunSpec};
 use anyhow::Result;
@@ -14,14 +14,21 @@ struct IvfSide {
     search: Vec<(usize, f64, Vec<i64>)>,
 }
 
-/// The scalar quantizer of a storage name (`Flat`: none).
-fn qtype(storage: &str) -> Result<Option<vecindex::internals::QType>> {
-    use vecindex::internals::QType;
-    Ok(match storage {
-        "Flat" => None,
-        "SQ8" => Some(QType::Sq8),
-        "SQfp16" => Some(QType::Fp16),
-        other => anyhow::bail!("unknown IVF storage '{other}' (Flat, SQ8, SQfp16)"),
+/// The list codec of a storage name, as faiss's factory spells it after `IVF<n>,`: `Flat`
+/// (none), `SQ8`, `SQfp16`, `PQ<m>[x<nbits>][np]` (vecindex trains both PQ spellings alike;
+/// faiss adds its polysemous relabelling without `np`).
+fn codec(storage: &str) -> Result<Option<vecindex::internals::ListCodecSpec>> {
+    use vecindex::internals::{ListCodecSpec, QType};
+    let settings = vecindex::faiss::parse_factory(&format!("IVF1,{storage}"))?;
+    let get = |key: &str| settings.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
+    Ok(match get("storage") {
+        Some("SQ8") => Some(ListCodecSpec::Sq(QType::Sq8)),
+        Some("SQfp16") => Some(ListCodecSpec::Sq(QType::Fp16)),
+        Some("PQ") => Some(ListCodecSpec::Pq {
+            m: get("pq_m").unwrap_or("0").parse()?,
+            nbits: get("pq_nbits").unwrap_or("8").parse()?,
+        }),
+        _ => None,
     })
 }
 
@@ -47,8 +54,8 @@ fn ours_ivf(
             nlist,
             metric,
             1,
-            qtype(storage)?,
-            &|_, _| {},
+            codec(storage)?,
+            &|_, _, _| {},
         )?;
         let train_s = t.elapsed().as_secs_f64();
         let ids: Vec<i64> = (0..ds.base.rows() as i64).collect();
@@ -125,7 +132,7 @@ pub(super) fn run_ivf(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]
         a.k, a.nq, a.repeat, a.k, load_avg()
     );
     println!(
-        "{:<24} {:<3} {:<6} {:>5} {:>2} {:>6} | {:>8} {:>8} {:>5} | {:>7} {:>7} {:>5} | {:>6} {:>6} | {:>8} {:>8} {:>5}",
+        "{:<24} {:<3} {:<8} {:>5} {:>2} {:>6} | {:>8} {:>8} {:>5} | {:>7} {:>7} {:>5} | {:>6} {:>6} | {:>8} {:>8} {:>5}",
         "data", "met", "codes", "nlist", "t", "nprobe", "train s", "faiss s", "ratio", "add s", "faiss s", "ratio", "recall", "faiss", "q/s", "faiss", "ratio"
     );
     for (i, ds) in sets.iter().enumerate() {
@@ -158,7 +165,7 @@ pub(super) fn run_ivf(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]
                     for ((np, os, oi), (_, fs, fi)) in o.search.iter().zip(&f.search) {
                         let nq = ds.queries.rows() as f64;
                         println!(
-                            "{:<24} {:<3} {:<6} {:>5} {:>2} {:>6} | {:>8.2} {:>8.2} {:>5.2} | {:>7.2} {:>7.2} {:>5.2} | {:>6.3} {:>6.3} | {:>8.0} {:>8.0} {:>5.2}",
+                            "{:<24} {:<3} {:<8} {:>5} {:>2} {:>6} | {:>8.2} {:>8.2} {:>5.2} | {:>7.2} {:>7.2} {:>5.2} | {:>6.3} {:>6.3} | {:>8.0} {:>8.0} {:>5.2}",
                             ds.name, metric, storage, nlist, t, np,
                             o.train_s, f.train_s, f.train_s / o.train_s,
                             o.add_s, f.add_s, f.add_s / o.add_s,

@@ -86,7 +86,8 @@ pub struct PeerBenchArgs {
     /// has only flat storage, runs once beside them.
     #[arg(long, value_delimiter = ',', default_value = "Flat")]
     pub storages: Vec<String>,
-    /// IVF: list storages, each run beside faiss with the same one (`Flat`, `SQ8`, `SQfp16`).
+    /// IVF: list storages, each run beside faiss with the same one (`Flat`, `SQ8`, `SQfp16`,
+    /// `PQ<m>[x<nbits>]np`; without `np` faiss adds its polysemous training, vecindex does not).
     #[arg(long, value_delimiter = ',', default_value = "Flat")]
     pub ivf_storages: Vec<String>,
     /// Annoy: tree counts.

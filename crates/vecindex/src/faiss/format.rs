@@ -7,7 +7,8 @@
 use super::flat::FlatIndex;
 use super::hnsw::{HnswGraph, HnswIndex, HnswStorage};
 use super::invlists::{read_array_lists, write_array_lists};
-use super::ivf::{DirectMap, IvfIndex, IvfSq};
+use super::ivf::{DirectMap, IvfCodes, IvfIndex, IvfPq, ListCodec};
+use super::pq::format::{read_pq_block, write_pq_block};
 use super::refine::{check_k_factor, RefineIndex};
 use super::sq::format::{read_sq_block, read_sq_body, write_sq, write_sq_block, SQ};
 use super::FaissIndex;
@@ -31,6 +32,8 @@ pub const IVF_FLAT: &[u8; 4] = b"IwFl";
 pub const IVF_SQ: &[u8; 4] = b"IwSq";
 /// The same without the `by_residual` byte (older faiss; read, never written).
 pub const IVF_SQ_LEGACY: &[u8; 4] = b"IwSQ";
+/// fourcc of an `IndexIVFPQ`.
+pub const IVF_PQ: &[u8; 4] = b"IwPQ";
 /// Fourcc of `IndexHNSWFlat` (an HNSW graph over flat storage), the only HNSW record read.
 pub const HNSW_FLAT: &[u8; 4] = b"IHNf";
 /// fourcc of an `IndexRefine` / `IndexRefineFlat`.
@@ -223,7 +226,9 @@ fn cc_str(cc: &[u8; 4]) -> String {
 fn read_record(r: &mut ByteReader<'_>, fourcc: [u8; 4]) -> Result<FaissIndex> {
     match &fourcc {
         FLAT_L2 | FLAT_IP | FLAT_ANY => Ok(FaissIndex::Flat(read_flat_body(r, &fourcc)?)),
-        IVF_FLAT | IVF_FLAT_LEGACY | IVF_FLAT_LEGACY_U8 | IVF_SQ | IVF_SQ_LEGACY => Ok(FaissIndex::Ivf(read_ivf_body(r, &fourcc)?)),
+        IVF_FLAT | IVF_FLAT_LEGACY | IVF_FLAT_LEGACY_U8 | IVF_SQ | IVF_SQ_LEGACY | IVF_PQ => {
+            Ok(FaissIndex::Ivf(read_ivf_body(r, &fourcc)?))
+        }
         HNSW_FLAT | HNSW_SQ => Ok(FaissIndex::Hnsw(read_hnsw_body(r)?)),
         SQ => Ok(FaissIndex::Sq(read_sq_body(r)?)),
         REFINE_FLAT => Ok(FaissIndex::Refine(Box::new(read_refine_body(r)?))),
@@ -539,7 +544,7 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
     let quantizer = read_quantizer(r, h.d, h.metric)?;
     // nlist bounds allocations below: the legacy layout spends 16 bytes per list, the current one
     // at least a byte per list in any sane file (a trained index also has nlist centroids).
-    let per_list = if fourcc == IVF_FLAT || fourcc == IVF_SQ || fourcc == IVF_SQ_LEGACY {
+    let per_list = if [IVF_FLAT, IVF_SQ, IVF_SQ_LEGACY, IVF_PQ].contains(&fourcc) {
         1
     } else {
         16
@@ -558,7 +563,7 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
     let mut codes: Vec<Vec<f32>>;
     let mut ids: Vec<Vec<i64>>;
     let direct_map;
-    let mut sq_lists = None;
+    let mut coded = None;
     if fourcc == IVF_SQ || fourcc == IVF_SQ_LEGACY {
         direct_map = read_direct_map(r)?;
         let sq = read_sq_block(r, &h)?;
@@ -577,8 +582,33 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
         }
         codes = vec![Vec::new(); nlist];
         ids = list_ids;
-        sq_lists = Some(IvfSq {
-            sq,
+        coded = Some(IvfCodes {
+            codec: ListCodec::Sq(sq),
+            by_residual,
+            codes: bytes,
+        });
+    } else if fourcc == IVF_PQ {
+        direct_map = read_direct_map(r)?;
+        let by_residual = r.bool("by_residual")?;
+        let cs = r.u64("IndexIVFPQ code_size")?;
+        let pq = read_pq_block(r, h.d)?;
+        if cs != pq.code_size() as u64 {
+            return Err(r.error(format!(
+                "IndexIVFPQ code_size {cs} differs from its product quantizer's {}",
+                pq.code_size()
+            )));
+        }
+        let (bytes, list_ids) = read_array_lists(r, nlist, pq.code_size(), h.ntotal)?;
+        codes = vec![Vec::new(); nlist];
+        ids = list_ids;
+        // faiss rebuilds the L2 tables on load; they need the centroids (a trained index).
+        let tables_from = if h.is_trained && quantizer.len() == nlist {
+            &quantizer
+        } else {
+            &FlatIndex::from_parts(Vec::new(), h.d, h.metric)
+        };
+        coded = Some(IvfCodes {
+            codec: ListCodec::Pq(IvfPq::new(pq, tables_from, by_residual)),
             by_residual,
             codes: bytes,
         });
@@ -665,7 +695,7 @@ fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
         codes,
         ids,
         direct_map,
-        sq: sq_lists,
+        coded,
     })
 }
 
@@ -676,7 +706,12 @@ fn write_ivf(w: &mut ByteWriter, ivf: &IvfIndex) {
         is_trained: ivf.is_trained,
         metric: ivf.metric,
     };
-    write_header(w, if ivf.sq.is_some() { IVF_SQ } else { IVF_FLAT }, &h);
+    let fourcc = match ivf.coded.as_ref().map(|c| &c.codec) {
+        None => IVF_FLAT,
+        Some(ListCodec::Sq(_)) => IVF_SQ,
+        Some(ListCodec::Pq(_)) => IVF_PQ,
+    };
+    write_header(w, fourcc, &h);
     w.u64(ivf.nlist as u64);
     w.u64(ivf.nprobe as u64);
     write_flat(w, &ivf.quantizer);
@@ -691,11 +726,21 @@ fn write_ivf(w: &mut ByteWriter, ivf: &IvfIndex) {
             w.i64(*b);
         }
     }
-    if let Some(sq) = &ivf.sq {
-        write_sq_block(w, &sq.sq);
-        w.u64(sq.sq.code_size() as u64);
-        w.u8(u8::from(sq.by_residual));
-        write_array_lists(w, sq.sq.code_size(), &ivf.ids, |l| &sq.codes[l]);
+    if let Some(coded) = &ivf.coded {
+        let cs = coded.codec.code_size();
+        match &coded.codec {
+            ListCodec::Sq(sq) => {
+                write_sq_block(w, sq);
+                w.u64(cs as u64);
+                w.u8(u8::from(coded.by_residual));
+            }
+            ListCodec::Pq(p) => {
+                w.u8(u8::from(coded.by_residual));
+                w.u64(cs as u64);
+                write_pq_block(w, &p.pq);
+            }
+        }
+        write_array_lists(w, cs, &ivf.ids, |l| &coded.codes[l]);
         return;
     }
     let bytes: Vec<Vec<u8>> = ivf

@@ -28,6 +28,7 @@ pub(crate) mod invlists;
 pub(crate) mod ivf;
 pub(crate) mod kmeans;
 mod params;
+pub(crate) mod pq;
 pub(crate) mod refine;
 pub(crate) mod rng;
 pub(crate) mod sq;
@@ -42,14 +43,15 @@ use crate::metric::Metric;
 use crate::vectors::{Vectors, VectorsView};
 use flat::FlatIndex;
 use hnsw::{HnswIndex, HnswStorage};
-use ivf::IvfIndex;
+use ivf::{IvfIndex, ListCodec, ListCodecSpec};
 use refine::RefineIndex;
 use sq::{QType, SqIndex};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use params::{
-    parse_factory, IndexType, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M, DEFAULT_NLISTS,
+    default_pq_m, parse_factory, IndexType, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M,
+    DEFAULT_NLISTS, DEFAULT_PQ_NBITS,
 };
 pub(crate) use params::{KIND_PARAMS, PARAMS};
 
@@ -159,12 +161,18 @@ impl FaissIndex {
                 HnswStorage::Flat(_) => true,
             },
             FaissIndex::Refine(r) => r.base.is_trained(),
-            FaissIndex::Ivf(i) => i.is_trained && i.sq.as_ref().is_none_or(|s| s.sq.is_trained()),
+            FaissIndex::Ivf(i) => {
+                i.is_trained
+                    && i.coded.as_ref().is_none_or(|c| match &c.codec {
+                        ListCodec::Sq(sq) => sq.is_trained(),
+                        ListCodec::Pq(_) => true,
+                    })
+            }
             FaissIndex::Flat(_) => true,
         }
     }
 
-    /// How vectors are stored: `Flat` (f32), `SQ8` or `SQfp16`.
+    /// How vectors are stored: `Flat` (f32), `SQ8`, `SQfp16` or `PQ`.
     pub fn storage_name(&self) -> &'static str {
         match self {
             FaissIndex::Sq(s) => s.sq.qtype.token(),
@@ -173,7 +181,11 @@ impl FaissIndex {
                 HnswStorage::Flat(_) => "Flat",
             },
             FaissIndex::Refine(r) => r.base.storage_name(),
-            FaissIndex::Ivf(i) => i.sq.as_ref().map_or("Flat", |s| s.sq.qtype.token()),
+            FaissIndex::Ivf(i) => match i.coded.as_ref().map(|c| &c.codec) {
+                None => "Flat",
+                Some(ListCodec::Sq(sq)) => sq.qtype.token(),
+                Some(ListCodec::Pq(_)) => "PQ",
+            },
             FaissIndex::Flat(_) => "Flat",
         }
     }
@@ -186,8 +198,8 @@ impl FaissIndex {
             FaissIndex::Flat(f) => f32s(f.len(), f.dim()),
             FaissIndex::Sq(s) => s.codes().len() + s.sq.trained.len() * 4,
             FaissIndex::Ivf(i) => {
-                let codes = match &i.sq {
-                    Some(s) => i.len() * s.sq.code_size() + s.sq.trained.len() * 4,
+                let codes = match &i.coded {
+                    Some(c) => i.len() * c.codec.code_size() + c.codec.param_bytes(),
                     None => f32s(i.len(), i.dim()),
                 };
                 codes + i.len() * 8 + f32s(i.nlist(), i.dim())
@@ -207,10 +219,20 @@ impl FaissIndex {
     fn params(&self) -> BTreeMap<String, String> {
         let mut p = match self {
             FaissIndex::Flat(_) | FaissIndex::Sq(_) => BTreeMap::new(),
-            FaissIndex::Ivf(i) => BTreeMap::from([
-                ("nlists".to_string(), i.nlist().to_string()),
-                ("nprobe".to_string(), i.nprobe().to_string()),
-            ]),
+            FaissIndex::Ivf(i) => {
+                let mut p = BTreeMap::from([
+                    ("nlists".to_string(), i.nlist().to_string()),
+                    ("nprobe".to_string(), i.nprobe().to_string()),
+                ]);
+                if let Some(c) = &i.coded {
+                    p.insert("codec".into(), c.codec.name());
+                    if let ListCodec::Pq(pq) = &c.codec {
+                        p.insert("pq_m".into(), pq.pq.m().to_string());
+                        p.insert("pq_nbits".into(), pq.pq.shape.nbits.to_string());
+                    }
+                }
+                p
+            }
             FaissIndex::Hnsw(h) => BTreeMap::from([
                 ("m".to_string(), h.graph.m().to_string()),
                 (
@@ -274,8 +296,11 @@ impl FaissIndex {
             FaissIndex::Flat(_) => "IxFI",
             FaissIndex::Sq(_) => "IxSQ",
             FaissIndex::Refine(_) => "IxRF",
-            FaissIndex::Ivf(i) if i.sq.is_some() => "IwSq",
-            FaissIndex::Ivf(_) => "IwFl",
+            FaissIndex::Ivf(i) => match i.coded.as_ref().map(|c| &c.codec) {
+                None => "IwFl",
+                Some(ListCodec::Sq(_)) => "IwSq",
+                Some(ListCodec::Pq(_)) => "IwPQ",
+            },
             FaissIndex::Hnsw(h) => match h.storage {
                 HnswStorage::Flat(_) => "IHNf",
                 HnswStorage::Sq(_) => "IHNs",
@@ -404,13 +429,72 @@ impl FaissBuilder {
         Ok(self)
     }
 
-    /// The scalar quantizer `storage` asks for; `None` for plain vectors.
+    /// The scalar quantizer `storage` asks for; `None` for plain vectors (and for PQ, which
+    /// [`FaissBuilder::list_codec`] handles).
     fn storage_codec(&self) -> Option<QType> {
         match self.explicit.text("storage") {
             Some("SQ8") => Some(QType::Sq8),
             Some("SQfp16") => Some(QType::Fp16),
             _ => None,
         }
+    }
+
+    /// True when `storage` asks for product quantization.
+    fn is_pq(&self) -> bool {
+        self.explicit.text("storage") == Some("PQ")
+    }
+
+    /// The codec of an IVF's lists for vectors of dimension `d`: SQ, or PQ with `pq_m` (a
+    /// divisor of `d`) and `pq_nbits`.
+    fn list_codec(&self, d: usize) -> Result<Option<ListCodecSpec>> {
+        if !self.is_pq() {
+            return Ok(self.storage_codec().map(ListCodecSpec::Sq));
+        }
+        let m = self
+            .explicit
+            .int("pq_m")
+            .map_or_else(|| default_pq_m(d), |v| v as usize);
+        if !d.is_multiple_of(m) {
+            return Err(Error::InvalidParameter {
+                key: "pq_m".into(),
+                value: m.to_string(),
+                reason: format!(
+                    "must divide the dimension {d} (each sub-quantizer takes d/pq_m values); \
+                     default_pq_m gives {}",
+                    default_pq_m(d)
+                ),
+            });
+        }
+        let nbits = self
+            .explicit
+            .int("pq_nbits")
+            .map_or(DEFAULT_PQ_NBITS, |v| v as usize);
+        Ok(Some(ListCodecSpec::Pq { m, nbits }))
+    }
+
+    /// `storage=PQ` is for IVF only, and `pq_m` / `pq_nbits` for `storage=PQ` only.
+    fn check_storage(&self) -> Result<()> {
+        if self.is_pq() && self.index_type != IndexType::Ivf {
+            return Err(Error::InvalidParameter {
+                key: "storage".into(),
+                value: "PQ".into(),
+                reason: format!(
+                    "product quantization is built for index_type IVF (IVF-PQ), not {}; \
+                     use storage=SQ8 or SQfp16 here",
+                    self.index_type.name()
+                ),
+            });
+        }
+        for key in ["pq_m", "pq_nbits"] {
+            if self.explicit.is_set(key) && !self.is_pq() {
+                return Err(Error::InvalidParameter {
+                    key: key.into(),
+                    value: self.explicit.text(key).unwrap_or("").into(),
+                    reason: "applies to storage=PQ only".into(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn check_params_apply(&self, t: IndexType) -> Result<()> {
@@ -450,13 +534,15 @@ impl FaissBuilder {
             check_ids(ids, items.rows())?;
         }
         let dim = items.dim();
+        self.check_storage()?;
         let refine = self.explicit.text("refine") == Some("Flat");
-        if refine && self.storage_codec().is_none() {
+        if refine && self.storage_codec().is_none() && !self.is_pq() {
             return Err(Error::InvalidParameter {
                 key: "refine".into(),
                 value: "Flat".into(),
-                reason: "re-ranking needs a quantized storage to refine (storage=SQ8 or SQfp16)"
-                    .into(),
+                reason:
+                    "re-ranking needs a quantized storage to refine (storage=SQ8, SQfp16 or PQ)"
+                        .into(),
             });
         }
         if !refine && self.explicit.is_set("k_factor") {
@@ -499,8 +585,8 @@ impl FaissBuilder {
                     nlist,
                     self.metric,
                     nprobe,
-                    self.storage_codec(),
-                    &|i, n| self.report("k-means", i, n),
+                    self.list_codec(dim)?,
+                    &|stage, i, n| self.report(stage, i, n),
                 )?;
                 // IVF stores ids in its lists (faiss does the same: no IxMp wrapper), except
                 // under a refine index, whose exact rows are found by row number.

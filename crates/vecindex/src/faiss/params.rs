@@ -72,7 +72,22 @@ pub(crate) const PARAMS: &[Param] = &[
     Param {
         name: "storage",
         aliases: &["codec"],
-        kind: Kind::Choice(&["Flat", "SQ8", "SQfp16"]),
+        kind: Kind::Choice(&["Flat", "SQ8", "SQfp16", "PQ"]),
+    },
+    // storage=PQ (IVF): sub-quantizers, a divisor of d (default: the largest divisor ≤ d/4).
+    Param {
+        name: "pq_m",
+        aliases: &[],
+        kind: Kind::Int {
+            min: 1,
+            max: 1 << 20,
+        },
+    },
+    // storage=PQ (IVF): bits per sub-quantizer index, 2^pq_nbits centroids each (default 8).
+    Param {
+        name: "pq_nbits",
+        aliases: &[],
+        kind: Kind::Int { min: 1, max: 16 },
     },
     // Re-rank the base index's candidates with the exact vectors (faiss's RFlat).
     Param {
@@ -132,7 +147,9 @@ impl IndexType {
                 "refine",
                 "k_factor",
             ],
-            IndexType::Ivf => &["nlists", "nprobe", "storage", "refine", "k_factor"],
+            IndexType::Ivf => &[
+                "nlists", "nprobe", "storage", "refine", "k_factor", "pq_m", "pq_nbits",
+            ],
         }
     }
 }
@@ -147,6 +164,8 @@ pub(crate) const KIND_PARAMS: &[&str] = &[
     "storage",
     "refine",
     "k_factor",
+    "pq_m",
+    "pq_nbits",
 ];
 
 /// HNSW neighbours per node when `m` is not given (Torch-RecHub's default).
@@ -161,9 +180,22 @@ pub const DEFAULT_EF_SEARCH: usize = 16;
 /// IVF lists when `nlists` is not given (the Torch-RecHub default).
 pub const DEFAULT_NLISTS: usize = 100;
 
+/// PQ bits per index when `pq_nbits` is not given (faiss's default).
+pub const DEFAULT_PQ_NBITS: usize = 8;
+
+/// PQ sub-quantizers when `pq_m` is not given: the largest divisor of `d` that is at most
+/// `d / 4` (sub-vectors of about four values; 1 for d < 8).
+pub fn default_pq_m(d: usize) -> usize {
+    (1..=(d / 4).max(1))
+        .rev()
+        .find(|m| d.is_multiple_of(*m))
+        .unwrap_or(1)
+}
+
 /// The factory strings [`parse_factory`] understands, for error messages.
 pub const FACTORY_FORMS: &str = "Flat, SQ8, SQfp16, HNSW<M>[,Flat|,SQ8|,SQfp16], \
-    IVF<nlists>,Flat|SQ8|SQfp16; the SQ8 and SQfp16 forms optionally followed by ,RFlat";
+    IVF<nlists>,Flat|SQ8|SQfp16|PQ<m>[x<nbits>][np]; the quantized forms optionally followed \
+    by ,RFlat";
 
 /// The `key=value` settings a faiss `index_factory` string stands for: `"HNSW32,SQ8,RFlat"`
 /// gives `index_type=HNSW m=32 storage=SQ8 refine=Flat`. Unsupported strings are errors that
@@ -226,6 +258,27 @@ pub fn parse_factory(s: &str) -> crate::Result<Vec<(&'static str, String)>> {
                 .ok_or_else(|| unsupported(format!("HNSW storage '{code}' is not supported")))?;
             out.push(("storage", st.into()));
         }
+        [ivf, code] if ivf.starts_with("IVF") && code.starts_with("PQ") => {
+            out.push(("index_type", "IVF".into()));
+            out.push(("nlists", number(&ivf["IVF".len()..], "number of lists")?));
+            out.push(("storage", "PQ".into()));
+            // faiss trains `PQ<m>` without `np` with a polysemous relabelling of the centroids;
+            // the search results are the same (docs/backends.md), so both spellings build here.
+            let pq = code["PQ".len()..].trim_end_matches("np");
+            let (m, nbits) = match pq.split_once('x') {
+                Some((m, b)) => (m, Some(b)),
+                None => (pq, None),
+            };
+            let digits = |v: &str, what: &str| {
+                v.parse::<u64>()
+                    .map(|v| v.to_string())
+                    .map_err(|_| unsupported(format!("cannot read the {what} in '{code}'")))
+            };
+            out.push(("pq_m", digits(m, "number of sub-quantizers")?));
+            if let Some(b) = nbits {
+                out.push(("pq_nbits", digits(b, "bits per sub-quantizer")?));
+            }
+        }
         [ivf, code] if ivf.starts_with("IVF") => {
             out.push(("index_type", "IVF".into()));
             out.push(("nlists", number(&ivf["IVF".len()..], "number of lists")?));
@@ -273,10 +326,27 @@ mod tests {
             "refine=Flat index_type=IVF nlists=256 storage=SQ8"
         );
         assert_eq!(get("SQ8,RFlat"), "refine=Flat index_type=Flat storage=SQ8");
+        assert_eq!(
+            get("IVF1024,PQ32x8"),
+            "index_type=IVF nlists=1024 storage=PQ pq_m=32 pq_nbits=8"
+        );
+        assert_eq!(
+            get("IVF16,PQ4np,RFlat"),
+            "refine=Flat index_type=IVF nlists=16 storage=PQ pq_m=4"
+        );
+        assert_eq!(
+            get("IVF16,PQ8x4np"),
+            "index_type=IVF nlists=16 storage=PQ pq_m=8 pq_nbits=4"
+        );
+        assert_eq!(default_pq_m(384), 96);
+        assert_eq!(default_pq_m(100), 25);
+        assert_eq!(default_pq_m(7), 1);
+        assert_eq!(default_pq_m(30), 6);
         for bad in [
             "RFlat",
             "HNSW32,PQ16",
-            "IVF1024,PQ32x8",
+            "IVF1024,PQx8",
+            "IVF1024,PQ32x",
             "Flat,RFlat",
             "LSH",
             "HNSWx",

@@ -287,6 +287,9 @@ mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_512;
 
+/// Product-quantizer kernels: sub-vector-to-centroid distances lane by lane, code sums.
+pub mod pq;
+
 fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
