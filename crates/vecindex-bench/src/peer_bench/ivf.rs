@@ -20,7 +20,12 @@ struct IvfSide {
 fn codec(storage: &str) -> Result<Option<vecindex::internals::ListCodecSpec>> {
     use vecindex::internals::{ListCodecSpec, QType};
     let settings = vecindex::faiss::parse_factory(&format!("IVF1,{storage}"))?;
-    let get = |key: &str| settings.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
+    let get = |key: &str| {
+        settings
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    };
     Ok(match get("storage") {
         Some("SQ8") => Some(ListCodecSpec::Sq(QType::Sq8)),
         Some("SQfp16") => Some(ListCodecSpec::Sq(QType::Fp16)),

@@ -319,13 +319,23 @@ impl IvfIndex {
         }
         for l in self.probed(lists) {
             let c = self.centroid(l);
-            let base = if precomputed {
+            s.dist.resize(self.ids[l].len(), 0.0);
+            if precomputed {
                 let pl = &p.precomputed[l * per_list..(l + 1) * per_list];
-                for ((t, &pv), &qv) in s.table.iter_mut().zip(pl).zip(&s.query_table) {
-                    *t = pv - 2.0 * qv;
-                }
-                fvec_distance(q, c, true)
-            } else if per_list_table {
+                let base = fvec_distance(q, c, true);
+                let codes = &coded.codes[l];
+                p.pq.shape.scan_minus_twice(
+                    pl,
+                    &s.query_table,
+                    base,
+                    codes,
+                    &mut s.dist,
+                    &mut s.table,
+                );
+                self.offer(heap, l, &s.dist);
+                continue;
+            }
+            let base = if per_list_table {
                 s.query.clear();
                 s.query.extend(q.iter().zip(c).map(|(a, b)| a - b));
                 p.pq.table(&s.query, &mut s.table, true);
@@ -335,7 +345,6 @@ impl IvfIndex {
             } else {
                 0.0
             };
-            s.dist.resize(self.ids[l].len(), 0.0);
             p.pq.shape
                 .scan(&s.table, base, &coded.codes[l], &mut s.dist);
             self.offer(heap, l, &s.dist);

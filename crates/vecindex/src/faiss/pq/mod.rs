@@ -8,7 +8,7 @@ pub mod format;
 use super::kmeans::{kmeans, KMeansParams};
 use crate::error::{Error, Result};
 use crate::kernels::faiss_order::fvec_distance;
-use crate::kernels::faiss_order::pq::{sub_distances, transpose_centroids, PqShape};
+use crate::kernels::faiss_order::pq::{nearest_l2, sub_distances, transpose_centroids, PqShape};
 use crate::metric::Metric;
 use crate::vectors::VectorsView;
 
@@ -152,16 +152,9 @@ impl ProductQuantizer {
     /// first on ties (`dist` is scratch of `ksub` values).
     pub fn encode(&self, x: &[f32], code: &mut [u8], dist: &mut Vec<f32>) {
         let (ds, ksub) = (self.dsub(), self.ksub());
-        dist.resize(ksub, 0.0);
         code.fill(0);
         for (s, xs) in x.chunks_exact(ds).enumerate() {
-            sub_distances(xs, &self.transposed[s], dist, true);
-            let mut best = 0;
-            for (j, &v) in dist.iter().enumerate() {
-                if v < dist[best] {
-                    best = j;
-                }
-            }
+            let best = nearest_l2(xs, &self.transposed[s], ksub, dist);
             self.shape.set(code, s, best);
         }
     }

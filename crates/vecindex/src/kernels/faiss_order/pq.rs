@@ -56,36 +56,43 @@ fn ny_form(d: usize, whole_block: bool) -> NyForm {
     }
 }
 
-/// Lane-wise `fma(a, b, acc)` where the pair is (x, c) for IP and (x − c, x − c) for L2.
+// The lane helpers below use plain loops, no closures: a closure is compiled without the
+// caller's target features, and its `mul_add` would become a call to the software `fmaf`.
+
+/// Lane-wise `acc = fma(a, b, acc)` where the pair is (x, c) for IP and (x − c, x − c) for L2.
 #[inline(always)]
-fn fma_terms<const L2: bool>(x: f32, c: &Block, acc: &Block) -> Block {
-    std::array::from_fn(|l| {
+fn fma_terms<const L2: bool>(x: f32, c: &Block, acc: &mut Block) {
+    for l in 0..LANES {
         if L2 {
             let t = x - c[l];
-            t.mul_add(t, acc[l])
+            acc[l] = t.mul_add(t, acc[l]);
         } else {
-            x.mul_add(c[l], acc[l])
+            acc[l] = x.mul_add(c[l], acc[l]);
         }
-    })
+    }
 }
 
 /// Lane-wise rounded products (`t²` for L2, `x·c` for IP).
 #[inline(always)]
 fn products<const L2: bool>(x: f32, c: &Block) -> Block {
-    std::array::from_fn(|l| {
-        if L2 {
+    let mut p = [0.0; LANES];
+    for l in 0..LANES {
+        p[l] = if L2 {
             let t = x - c[l];
             t * t
         } else {
             x * c[l]
-        }
-    })
+        };
+    }
+    p
 }
 
 /// Lane-wise `(a0 + a2) + (a1 + a3)`: faiss's 128-bit horizontal sum.
 #[inline(always)]
-fn hsum4(a: &[Block; 4]) -> Block {
-    std::array::from_fn(|l| (a[0][l] + a[2][l]) + (a[1][l] + a[3][l]))
+fn hsum4(a: &[Block; 4], out: &mut Block) {
+    for l in 0..LANES {
+        out[l] = (a[0][l] + a[2][l]) + (a[1][l] + a[3][l]);
+    }
 }
 
 /// The distances of `x` to the `LANES` centroids of one transposed block, each lane in the
@@ -93,61 +100,94 @@ fn hsum4(a: &[Block; 4]) -> Block {
 #[inline(always)]
 fn distances_block<const L2: bool>(x: &[f32], ct: &[f32], form: NyForm, out: &mut Block) {
     let d = x.len();
+    let ct = &ct[..d * LANES];
     let col = |k: usize| -> &Block { ct[k * LANES..(k + 1) * LANES].try_into().expect("lanes") };
-    let zero: Block = [0.0; LANES];
-    *out = match form {
-        NyForm::Chain => (0..d).fold(zero, |acc, k| fma_terms::<L2>(x[k], col(k), &acc)),
-        NyForm::Pair => fma_terms::<L2>(x[0], col(0), &products::<L2>(x[1], col(1))),
-        NyForm::Quad => hsum4(&std::array::from_fn(|k| products::<L2>(x[k], col(k)))),
-        NyForm::Oct => hsum4(&std::array::from_fn(|i| {
-            let (a, b) = (
-                products::<L2>(x[i], col(i)),
-                products::<L2>(x[i + 4], col(i + 4)),
-            );
-            std::array::from_fn(|l| a[l] + b[l])
-        })),
-        NyForm::Twelve => hsum4(&std::array::from_fn(|i| {
-            let mid = products::<L2>(x[i + 4], col(i + 4));
-            fma_terms::<L2>(x[i + 8], col(i + 8), &fma_terms::<L2>(x[i], col(i), &mid))
-        })),
-        NyForm::Fvec => fvec_block::<L2>(x, &col),
-    };
+    let mut a: [Block; 4] = [[0.0; LANES]; 4];
+    match form {
+        NyForm::Chain => {
+            *out = [0.0; LANES];
+            for (k, &xk) in x.iter().enumerate() {
+                fma_terms::<L2>(xk, col(k), out);
+            }
+        }
+        NyForm::Pair => {
+            *out = products::<L2>(x[1], col(1));
+            fma_terms::<L2>(x[0], col(0), out);
+        }
+        NyForm::Quad => {
+            for (k, ak) in a.iter_mut().enumerate() {
+                *ak = products::<L2>(x[k], col(k));
+            }
+            hsum4(&a, out);
+        }
+        NyForm::Oct => {
+            for (i, ai) in a.iter_mut().enumerate() {
+                let (p, q) = (
+                    products::<L2>(x[i], col(i)),
+                    products::<L2>(x[i + 4], col(i + 4)),
+                );
+                for l in 0..LANES {
+                    ai[l] = p[l] + q[l];
+                }
+            }
+            hsum4(&a, out);
+        }
+        NyForm::Twelve => {
+            for (i, ai) in a.iter_mut().enumerate() {
+                *ai = products::<L2>(x[i + 4], col(i + 4));
+                fma_terms::<L2>(x[i], col(i), ai);
+                fma_terms::<L2>(x[i + 8], col(i + 8), ai);
+            }
+            hsum4(&a, out);
+        }
+        NyForm::Fvec => fvec_block::<L2>(x, ct, out),
+    }
 }
 
 /// `fvec_L2sqr` / `fvec_inner_product` lane by lane: 16 partial sums over whole 16-blocks,
 /// folded to 8, one more 8-block, the tree, then an FMA tail.
 #[inline(always)]
-fn fvec_block<'a, const L2: bool>(x: &[f32], col: &impl Fn(usize) -> &'a Block) -> Block {
+fn fvec_block<const L2: bool>(x: &[f32], ct: &[f32], out: &mut Block) {
     let d = x.len();
+    let col = |k: usize| -> &Block { ct[k * LANES..(k + 1) * LANES].try_into().expect("lanes") };
     let mut h: [Block; 8] = [[0.0; LANES]; 8];
     let mut i = 0;
     if d >= 16 {
         let mut acc: [Block; 16] = [[0.0; LANES]; 16];
         while i + 16 <= d {
             for (j, a) in acc.iter_mut().enumerate() {
-                *a = fma_terms::<L2>(x[i + j], col(i + j), a);
+                fma_terms::<L2>(x[i + j], col(i + j), a);
             }
             i += 16;
         }
         for (j, hj) in h.iter_mut().enumerate() {
-            *hj = std::array::from_fn(|l| acc[j][l] + acc[j + 8][l]);
+            for l in 0..LANES {
+                hj[l] = acc[j][l] + acc[j + 8][l];
+            }
         }
     }
     if i + 8 <= d {
         for (j, hj) in h.iter_mut().enumerate() {
-            *hj = fma_terms::<L2>(x[i + j], col(i + j), hj);
+            fma_terms::<L2>(x[i + j], col(i + j), hj);
         }
         i += 8;
     }
-    let mut res: Block = [0.0; LANES];
+    *out = [0.0; LANES];
     if d >= 8 {
-        res = std::array::from_fn(|l| tree8(&std::array::from_fn(|j| h[j][l])));
+        for l in 0..LANES {
+            let s = [
+                h[0][l] + h[4][l],
+                h[1][l] + h[5][l],
+                h[2][l] + h[6][l],
+                h[3][l] + h[7][l],
+            ];
+            out[l] = (s[0] + s[2]) + (s[1] + s[3]);
+        }
     }
     while i < d {
-        res = fma_terms::<L2>(x[i], col(i), &res);
+        fma_terms::<L2>(x[i], col(i), out);
         i += 1;
     }
-    res
 }
 
 #[inline(always)]
@@ -195,6 +235,90 @@ pub fn sub_distances(x: &[f32], ct: &[f32], out: &mut [f32], l2: bool) {
     } else {
         sub_distances_portable::<false>(x, ct, out)
     }
+}
+
+/// The nearest of the `k` centroids of `ct` (from [`transpose_centroids`] with `dsub =
+/// x.len() <= 16`) in squared L2 and that distance, 16 centroids per AVX-512 step; ties to
+/// the lowest centroid. The sum is a plain FMA chain over the components: faiss's order for
+/// fewer than 8, not beyond, so callers use it where faiss itself does not promise an order
+/// (its GEMM assignment). `None` without AVX-512F ([`has_nearest_l2_fast`]).
+pub fn nearest_l2_fast(x: &[f32], ct: &[f32], k: usize) -> Option<(usize, f32)> {
+    assert!(x.len() <= LANES && ct.len() >= k.div_ceil(LANES) * x.len() * LANES);
+    #[cfg(target_arch = "x86_64")]
+    if super::has_avx512() {
+        // SAFETY: AVX-512F was detected; `ct` holds every block read (asserted above) and x
+        // at most 16 components.
+        return Some(unsafe { nearest_l2_avx512(x, ct, k) });
+    }
+    None
+}
+
+/// The nearest of the `k` centroids of `ct` in faiss's table arithmetic ([`sub_distances`]),
+/// the first on ties; `dist` is scratch. Where that arithmetic is a plain FMA chain (every
+/// centroid summed as `Chain`, or d < 8), [`nearest_l2_fast`] computes the same values.
+pub fn nearest_l2(x: &[f32], ct: &[f32], k: usize, dist: &mut Vec<f32>) -> usize {
+    let d = x.len();
+    let chain = (1..=LANES).contains(&d)
+        && (d < 8 && d != 2 && d != 4 || k.is_multiple_of(LANES) && matches!(d, 2 | 4 | 8));
+    if chain {
+        if let Some((j, _)) = nearest_l2_fast(x, ct, k) {
+            return j;
+        }
+    }
+    dist.resize(k, 0.0);
+    sub_distances(x, ct, dist, true);
+    let mut best = 0;
+    for (j, &v) in dist.iter().enumerate() {
+        if v < dist[best] {
+            best = j;
+        }
+    }
+    best
+}
+
+/// Whether [`nearest_l2_fast`] runs on this CPU.
+pub fn has_nearest_l2_fast() -> bool {
+    super::has_avx512()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn nearest_l2_avx512(x: &[f32], ct: &[f32], k: usize) -> (usize, f32) {
+    use std::arch::x86_64::*;
+    let d = x.len();
+    let xs: [__m512; LANES] =
+        std::array::from_fn(|i| _mm512_set1_ps(if i < d { x[i] } else { 0.0 }));
+    let mut best = _mm512_set1_ps(f32::INFINITY);
+    let mut best_idx = _mm512_setzero_si512();
+    let mut idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let step = _mm512_set1_epi32(LANES as i32);
+    let blocks = k.div_ceil(LANES);
+    let p = ct.as_ptr();
+    for b in 0..blocks {
+        let mut acc = _mm512_setzero_ps();
+        for (kk, xk) in xs.iter().enumerate().take(d) {
+            let c = _mm512_loadu_ps(p.add((b * d + kk) * LANES));
+            let t = _mm512_sub_ps(*xk, c);
+            acc = _mm512_fmadd_ps(t, t, acc);
+        }
+        let valid = (k - b * LANES).min(LANES);
+        let lanes: __mmask16 = if valid == LANES {
+            0xffff
+        } else {
+            (1u16 << valid) - 1
+        };
+        let m = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(lanes, acc, best);
+        best = _mm512_mask_mov_ps(best, m, acc);
+        best_idx = _mm512_mask_mov_epi32(best_idx, m, idx);
+        idx = _mm512_add_epi32(idx, step);
+    }
+    let v = _mm512_reduce_min_ps(best);
+    if v == f32::INFINITY || v.is_nan() {
+        return (0, f32::INFINITY);
+    }
+    let at = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(best, _mm512_set1_ps(v));
+    let id = _mm512_mask_reduce_min_epu32(at, best_idx);
+    (id as usize, v)
 }
 
 /// The shape of a product quantizer's codes: `m` sub-quantizers of `nbits` bits each, packed
@@ -294,6 +418,13 @@ impl PqShape {
     pub fn scan(self, table: &[f32], base: f32, codes: &[u8], out: &mut [f32]) {
         let cs = self.code_size();
         assert!(table.len() >= self.m * self.ksub() && codes.len() >= out.len() * cs);
+        #[cfg(target_arch = "x86_64")]
+        if self.nbits == 8 && self.m >= 16 && super::has_avx512() && has_fma() {
+            // SAFETY: AVX-512F, AVX2 and FMA were detected; the table holds m·256 values and
+            // `codes` out.len() codes of m bytes (asserted above; cs == m for 8 bits).
+            unsafe { scan8_avx512(self.m, table, base, codes, out) };
+            return;
+        }
         if self.nbits == 8 && self.m >= 16 {
             // Four codes per step: independent look-ups overlap (the values are unchanged).
             let mut quads = out.chunks_exact_mut(4);
@@ -320,6 +451,77 @@ impl PqShape {
             *o = base + self.code_distance(table, code);
         }
     }
+
+    /// [`PqShape::scan`] with the table `p − 2·q` (IVF-PQ's per-list L2 table, written to
+    /// `scratch`).
+    pub fn scan_minus_twice(
+        self,
+        p: &[f32],
+        q: &[f32],
+        base: f32,
+        codes: &[u8],
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        let n = self.m * self.ksub();
+        scratch.resize(n, 0.0);
+        sub_twice(&p[..n], &q[..n], scratch);
+        self.scan(scratch, base, codes, out);
+    }
+}
+
+/// [`PqShape::scan`] for 8-bit codes and m ≥ 16: each block of 16 sub-quantizers is one
+/// gather of table entries into faiss's 16 lanes (lane j takes sub-quantizers j, j+16, ...),
+/// then the fold and tree, then the m mod 16 remaining ones in order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn scan8_avx512(m: usize, table: &[f32], base: f32, codes: &[u8], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let full = m / 16;
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    // Offsets of sub-quantizer 16b + j's row: (16b + j) · 256.
+    let row0 = _mm512_slli_epi32::<8>(lane);
+    let tp = table.as_ptr();
+    for (i, o) in out.iter_mut().enumerate() {
+        let code = codes.as_ptr().add(i * m);
+        let mut acc = _mm512_setzero_ps();
+        for b in 0..full {
+            let c = _mm512_cvtepu8_epi32(_mm_loadu_si128(code.add(16 * b) as *const __m128i));
+            let off = _mm512_add_epi32(
+                _mm512_add_epi32(row0, _mm512_set1_epi32((16 * b * 256) as i32)),
+                c,
+            );
+            acc = _mm512_add_ps(acc, _mm512_i32gather_ps::<4>(off, tp));
+        }
+        let mut sum = super::x86_512::tree16(acc);
+        for sub in full * 16..m {
+            sum += *tp.add(sub * 256 + *code.add(sub) as usize);
+        }
+        *o = base + sum;
+    }
+}
+
+/// `out = p − 2·q` element-wise (faiss's `fvec_madd(p, −2, q)`, one rounding each).
+pub fn sub_twice(p: &[f32], q: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() {
+        // SAFETY: AVX2 and FMA were detected; the loop only zips the three slices.
+        return unsafe { sub_twice_fma(p, q, out) };
+    }
+    sub_twice_portable(p, q, out)
+}
+
+#[inline(always)]
+fn sub_twice_portable(p: &[f32], q: &[f32], out: &mut [f32]) {
+    for ((o, &a), &b) in out.iter_mut().zip(p).zip(q) {
+        *o = a - 2.0 * b;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sub_twice_fma(p: &[f32], q: &[f32], out: &mut [f32]) {
+    sub_twice_portable(p, q, out)
 }
 
 /// [`PqShape::code_distance`] of four 8-bit codes with m ≥ 16 at once.

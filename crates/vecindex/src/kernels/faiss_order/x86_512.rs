@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 /// faiss's tree over 16 lanes: fold to 8 (`l_j + l_{j+8}`), then the 8-lane tree.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn tree16(v: __m512) -> f32 {
+pub(super) unsafe fn tree16(v: __m512) -> f32 {
     let lo = _mm512_castps512_ps256(v);
     let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
     crate::kernels::x86::hsum(_mm256_add_ps(lo, hi))
