@@ -120,6 +120,8 @@ def main():
             "factory=HNSW32,SQ8,RFlat\nk_factor=2\nmetric=IP",
             "factory=IVF1k,SQfp16\nnprobe=4",
             "index_type=HNSW\nstorage=SQ8\nrefine=Flat\nfactory=HNSW16_SQ8",
+            "factory=IVF1k,PQ32x8np,RFlat\nnprobe=4\nk_factor=2",
+            "index_type=IVF\nstorage=PQ\npq_m=8\npq_nbits=6\nmetric=IP",
         ]
     ):
         (d / f"seed-{i}").write_text(text)

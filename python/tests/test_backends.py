@@ -153,6 +153,51 @@ def test_faiss_quantized_factory_strings_build_faiss_indexes(tmp_path, items, qu
         assert (tmp_path / "own.index").read_bytes() == (tmp_path / "q.index").read_bytes()
 
 
+@pytest.mark.parametrize("metric", ["L2", "IP"])
+def test_faiss_ivf_pq_is_faiss_bit_for_bit(tmp_path, items, queries, metric):
+    faiss = need("faiss")
+    fm = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
+    for factory in ["IVF16,PQ4np", "IVF16,PQ8x4np", "IVF16,PQ4"]:
+        b = serving.builder_factory("faiss", metric=metric, factory=factory, nprobe=1)
+        with b.from_embeddings(items) as ix:
+            ix.index.set_param("nprobe", 4)
+            ids, dist = ix.query(queries, K)
+            info = ix.index.info
+            ix.index.set_param("nprobe", 1)
+            ix.save(tmp_path / "pq.index")
+        assert info["params"]["storage"] == "PQ" and info["params"]["codec"].startswith("PQ")
+        assert float(info["params"]["bytes_per_vector"]) > 8  # id + code + tables
+        own = faiss.index_factory(D, factory, fm)
+        own.train(items)
+        own.add(items)
+        own.nprobe = 4
+        want_d, want_i = own.search(queries, K)
+        # faiss's own index answers with our ids and our distances, bit for bit ...
+        np.testing.assert_array_equal(want_i, ids.numpy())
+        np.testing.assert_array_equal(want_d.view(np.uint32), dist.numpy().view(np.uint32))
+        # ... and reads our file to the same answers.
+        theirs = faiss.read_index(str(tmp_path / "pq.index"))
+        theirs.nprobe = 4
+        np.testing.assert_array_equal(theirs.search(queries, K)[1], ids.numpy())
+        own.nprobe = 1
+        faiss.write_index(own, str(tmp_path / "own.index"))
+        same = (tmp_path / "own.index").read_bytes() == (tmp_path / "pq.index").read_bytes()
+        # Without "np" faiss relabels the centroids (polysemous training): other bytes.
+        assert same == factory.endswith("np"), factory
+
+
+def test_faiss_pq_keywords(items, queries):
+    truth, _ = brute_force(items, queries, K, "L2")
+    b = serving.builder_factory("faiss", index_type="IVF", nlists=16, nprobe=16, storage="PQ", pq_m=8)
+    with b.from_embeddings(items) as ix:
+        assert ix.index.info["params"]["codec"] == "PQ8x8"
+        assert recall(ix.query(queries, K)[0], truth) >= 0.5
+    with pytest.raises(ValueError, match="pq_m"):
+        vecindex.builder_factory("faiss", index_type="IVF", storage="PQ", pq_m=5).from_embeddings(items)
+    with pytest.raises(ValueError, match="IVF"):
+        vecindex.builder_factory("faiss", index_type="HNSW", storage="PQ").from_embeddings(items)
+
+
 def test_faiss_storage_keywords_and_errors(items, queries):
     truth, _ = brute_force(items, queries, K, "L2")
     b = serving.builder_factory("faiss", index_type="HNSW", m=16, storage="SQ8", refine="Flat", k_factor=4)
@@ -164,7 +209,7 @@ def test_faiss_storage_keywords_and_errors(items, queries):
     # re-ranking 4k candidates with the exact vectors finds more of the true top-k than k
     assert wide > narrow and wide >= 0.8
     with pytest.raises(NotImplementedError, match="supported: Flat, SQ8"):
-        vecindex.builder_factory("faiss", factory="IVF64,PQ8")
+        vecindex.builder_factory("faiss", factory="HNSW32,PQ8")
     with pytest.raises(ValueError, match="refine"):
         vecindex.builder_factory("faiss", k_factor=2).from_embeddings(items)
 

@@ -395,6 +395,7 @@ fn factory_strings_build_quantized_indexes_and_info_shows_their_memory() {
         ("flat.index", "HNSW8"),
         ("sq.index", "HNSW8,SQ8"),
         ("rf.index", "HNSW8,SQ8,RFlat"),
+        ("pq.index", "IVF8,PQ4np"),
     ] {
         let f = format!("factory={factory}");
         ok(&[
@@ -429,6 +430,15 @@ fn factory_strings_build_quantized_indexes_and_info_shows_their_memory() {
         (Some("SQ8"), Some("Flat"))
     );
     assert!(sq["format"].as_str().unwrap().contains("IHNs"), "{sq}");
+    let pq = info_of("pq.index");
+    assert!(pq["format"].as_str().unwrap().contains("IwPQ"), "{pq}");
+    assert_eq!(
+        (
+            pq["params"]["storage"].as_str(),
+            pq["params"]["codec"].as_str()
+        ),
+        (Some("PQ"), Some("PQ4x8"))
+    );
     assert!(rf["format"].as_str().unwrap().contains("IxRF"), "{rf}");
     // Links are the same; the stored vector shrinks from 4·D to D bytes.
     let links = bytes(&flat) - 4.0 * D as f64;

@@ -180,7 +180,7 @@ fn seeds(dir: &Path) -> Vec<Seed> {
         c
     };
     let mut out = Vec::new();
-    let faiss: [(&str, &[&str], bool); 12] = [
+    let faiss: [(&str, &[&str], bool); 14] = [
         ("faiss_flat_l2", &["index_type=Flat"], false),
         ("faiss_flat_ip", &["index_type=Flat", "metric=IP"], false),
         ("faiss_hnsw", &["index_type=HNSW", "M=8"], false),
@@ -202,6 +202,14 @@ fn seeds(dir: &Path) -> Vec<Seed> {
             &["factory=HNSW8,SQ8,RFlat", "k_factor=2"],
             true,
         ),
+        // IVF-PQ: 6-bit codes across byte boundaries, IP, ids in the lists; 8-bit codes with
+        // the precomputed L2 tables under a refine index.
+        (
+            "faiss_ivf_pq6_ip_ids",
+            &["factory=IVF8,PQ4x6np", "metric=IP"],
+            true,
+        ),
+        ("faiss_ivf_pq8_rflat", &["factory=IVF8,PQ8np,RFlat"], false),
     ];
     for (name, params, with_ids) in faiss {
         let path = at(&format!("{name}.index"));

@@ -32,10 +32,11 @@ class FaissBuilder(BaseBuilder):
     warning; ``efSearch`` and
     ``nprobe`` also apply to ``from_index_file`` (the original kept the file's). Extra keywords:
     ``efConstruction`` and ``threads`` (HNSW build); ``storage`` (``"SQ8"``, ``"SQfp16"``:
-    scalar-quantized vectors, Flat and HNSW), ``refine="Flat"`` with ``k_factor`` (re-rank
-    ``k * k_factor`` candidates with the exact vectors); ``factory``, a faiss ``index_factory``
-    string such as ``"HNSW32,SQ8,RFlat"``, which then replaces ``index_type``, ``m``,
-    ``nlists``, ``storage`` and ``refine``."""
+    scalar-quantized vectors, any index type; ``"PQ"``: IVF-PQ, with ``pq_m`` sub-quantizers
+    of ``pq_nbits`` bits), ``refine="Flat"`` with ``k_factor`` (re-rank ``k * k_factor``
+    candidates with the exact vectors); ``factory``, a faiss ``index_factory`` string such as
+    ``"HNSW32,SQ8,RFlat"`` or ``"IVF1024,PQ32"``, which then replaces ``index_type``, ``m``,
+    ``nlists``, ``storage``, ``pq_m``, ``pq_nbits`` and ``refine``."""
 
     def __init__(
         self,
@@ -52,9 +53,11 @@ class FaissBuilder(BaseBuilder):
         refine: ty.Optional[str] = None,
         k_factor: ty.Optional[float] = None,
         factory: ty.Optional[str] = None,
+        pq_m: ty.Optional[int] = None,
+        pq_nbits: ty.Optional[int] = None,
     ) -> None:
         config: ty.Dict[str, ty.Any] = {"metric": metric}
-        quantized = dict(storage=storage, refine=refine, k_factor=k_factor)
+        quantized = dict(storage=storage, refine=refine, k_factor=k_factor, pq_m=pq_m, pq_nbits=pq_nbits)
         if factory is not None:
             # The factory string names the kind and its shape; the search breadths stay ours.
             config.update(factory=factory, efSearch=efSearch, efConstruction=efConstruction)
@@ -68,6 +71,7 @@ class FaissBuilder(BaseBuilder):
             elif kind == "IVF":
                 _common.warn_if_nprobe_exceeds(nprobe, nlists)
                 config.update(nlists=nlists, nprobe=nprobe)
+                config.update(quantized)
             else:
                 config.update(quantized)
         self._builder = Builder("faiss", **config)
