@@ -62,6 +62,8 @@ class FaissBuilder(BaseBuilder):
             # The factory string names the kind and its shape; the search breadths stay ours.
             config.update(factory=factory, efSearch=efSearch, efConstruction=efConstruction)
             config.update(nprobe=nprobe, threads=threads, k_factor=k_factor)
+            # Given beside the string they must agree with it (the engine says so if not).
+            config.update(storage=storage, refine=refine, pq_m=pq_m, pq_nbits=pq_nbits)
         else:
             kind = str(index_type).upper()
             config["index_type"] = index_type

@@ -533,7 +533,8 @@ fn read_quantizer(r: &mut ByteReader<'_>, d: usize, metric: Metric) -> Result<Fl
     Ok(q)
 }
 
-/// IVF body: `IwFl` (or the legacy `IvFl`/`IvFL` layouts) and `IwSq` (or the legacy `IwSQ`).
+/// IVF body: `IwFl` (or the legacy `IvFl`/`IvFL` layouts), `IwSq` (or the legacy `IwSQ`) and
+/// `IwPQ`.
 fn read_ivf_body(r: &mut ByteReader<'_>, fourcc: &[u8; 4]) -> Result<IvfIndex> {
     let h = read_header(r)?;
     if h.d == 0 {

@@ -14,10 +14,16 @@
 //! | `nlists` (`nlist`) | ≥ 1 | 100 | IVF lists |
 //! | `nprobe` | ≥ 1 | max(8, ⌈nlists/6⌉) | IVF lists probed per query (see [`default_nprobe`]) |
 //! | `threads` (`n_jobs`) | -1, 0 or ≥ 1 | all cores | HNSW build threads (the graph does not depend on it) |
+//! | `storage` (`codec`) | `Flat`, `SQ8`, `SQfp16`, `PQ` (IVF only) | `Flat` | how vectors are stored |
+//! | `pq_m` | a divisor of d | largest divisor ≤ d/4 | PQ sub-quantizers (`storage=PQ`) |
+//! | `pq_nbits` | 1..=16 | 8 | PQ bits per sub-quantizer index (files up to 24 are read) |
+//! | `refine` | `none`, `Flat` | `none` | re-rank quantized candidates with the exact vectors |
+//! | `k_factor` | 1..=1000 | 1 | refine: candidates per result wanted (query-time) |
+//! | `factory` (`index_factory`) | faiss factory string | — | shorthand for the keys above ([`parse_factory`]) |
 //!
 //! Over 500 lines: the builder (factory settings, every kind's build) and the indexer of one
-//! backend; the parameters live in params.rs, the index types in flat.rs, sq/, hnsw/, ivf.rs and
-//! refine.rs, the file records in format.rs.
+//! backend; the parameters live in params.rs, the index types in flat.rs, sq/, pq/, hnsw/, ivf/
+//! and refine.rs, the file records in format.rs.
 
 // The public face is the builder, the indexer and the index types' names; the modules are
 // crate-internal (what the tests need is re-exported by `crate::internals`).
@@ -580,12 +586,13 @@ impl FaissBuilder {
                     .int("nprobe")
                     .map(|v| v as usize)
                     .unwrap_or_else(|| default_nprobe(nlist));
+                let codec = self.list_codec(dim)?;
                 let mut ivf = IvfIndex::train_with(
                     items.view(),
                     nlist,
                     self.metric,
                     nprobe,
-                    self.list_codec(dim)?,
+                    codec,
                     &|stage, i, n| self.report(stage, i, n),
                 )?;
                 // IVF stores ids in its lists (faiss does the same: no IxMp wrapper), except
@@ -600,7 +607,7 @@ impl FaissBuilder {
                 };
                 ivf.add(items.view(), add_ids)?;
                 ids_in_lists = !refine;
-                warnings = ivf_warnings(items.rows(), nlist);
+                warnings = ivf_warnings(items.rows(), nlist, codec);
                 FaissIndex::Ivf(ivf)
             }
             IndexType::Hnsw => {
@@ -804,17 +811,27 @@ impl FaissIndexer {
 }
 
 /// faiss's warning for thin training sets (it prints it; we return it).
-fn ivf_warnings(n: usize, nlist: usize) -> Vec<String> {
+fn ivf_warnings(n: usize, nlist: usize, codec: Option<ListCodecSpec>) -> Vec<String> {
+    let mut out = Vec::new();
     if n < 39 * nlist {
-        vec![format!(
+        out.push(format!(
             "clustering {n} points to {nlist} centroids: please provide at least {} training points \
              (or use fewer lists, e.g. nlists={})",
             39 * nlist,
             (n / 39).max(1)
-        )]
-    } else {
-        Vec::new()
+        ));
     }
+    if let Some(ListCodecSpec::Pq { nbits, .. }) = codec {
+        let ksub = 1usize << nbits;
+        if n < 39 * ksub {
+            out.push(format!(
+                "product quantizer: clustering {n} points to 2^pq_nbits = {ksub} centroids per \
+                 sub-space: please provide at least {} training points (or lower pq_nbits)",
+                39 * ksub
+            ));
+        }
+    }
+    out
 }
 
 /// A faiss-backend index ready to query.

@@ -68,7 +68,8 @@ pub(crate) const PARAMS: &[Param] = &[
         aliases: &["n_jobs"],
         kind: Kind::Int { min: -1, max: 4096 },
     },
-    // How vectors are stored: as they are, or scalar-quantized codes (faiss's SQ8 / SQfp16).
+    // How vectors are stored: as they are, scalar-quantized codes (faiss's SQ8 / SQfp16), or
+    // product-quantized codes (PQ, IVF only).
     Param {
         name: "storage",
         aliases: &["codec"],
@@ -120,7 +121,7 @@ pub enum IndexType {
     /// A hierarchical navigable small-world graph over the stored vectors (`IndexHNSWFlat`).
     Hnsw,
     /// Inverted lists around k-means centroids, `nprobe` of them scanned per query
-    /// (`IndexIVFFlat`, or `IndexIVFScalarQuantizer` with quantized storage).
+    /// (`IndexIVFFlat`; `IndexIVFScalarQuantizer` / `IndexIVFPQ` with quantized storage).
     Ivf,
 }
 
@@ -264,7 +265,9 @@ pub fn parse_factory(s: &str) -> crate::Result<Vec<(&'static str, String)>> {
             out.push(("storage", "PQ".into()));
             // faiss trains `PQ<m>` without `np` with a polysemous relabelling of the centroids;
             // the search results are the same (docs/backends.md), so both spellings build here.
-            let pq = code["PQ".len()..].trim_end_matches("np");
+            let pq = code["PQ".len()..]
+                .strip_suffix("np")
+                .unwrap_or(&code["PQ".len()..]);
             let (m, nbits) = match pq.split_once('x') {
                 Some((m, b)) => (m, Some(b)),
                 None => (pq, None),
@@ -275,9 +278,11 @@ pub fn parse_factory(s: &str) -> crate::Result<Vec<(&'static str, String)>> {
                     .map_err(|_| unsupported(format!("cannot read the {what} in '{code}'")))
             };
             out.push(("pq_m", digits(m, "number of sub-quantizers")?));
-            if let Some(b) = nbits {
-                out.push(("pq_nbits", digits(b, "bits per sub-quantizer")?));
-            }
+            // faiss's default is 8 bits: stated, so that a conflicting pq_nbits is an error.
+            out.push((
+                "pq_nbits",
+                digits(nbits.unwrap_or("8"), "bits per sub-quantizer")?,
+            ));
         }
         [ivf, code] if ivf.starts_with("IVF") => {
             out.push(("index_type", "IVF".into()));
@@ -332,7 +337,7 @@ mod tests {
         );
         assert_eq!(
             get("IVF16,PQ4np,RFlat"),
-            "refine=Flat index_type=IVF nlists=16 storage=PQ pq_m=4"
+            "refine=Flat index_type=IVF nlists=16 storage=PQ pq_m=4 pq_nbits=8"
         );
         assert_eq!(
             get("IVF16,PQ8x4np"),
@@ -347,6 +352,7 @@ mod tests {
             "HNSW32,PQ16",
             "IVF1024,PQx8",
             "IVF1024,PQ32x",
+            "IVF1024,PQ8npnp",
             "Flat,RFlat",
             "LSH",
             "HNSWx",

@@ -1,6 +1,6 @@
 //! IVF lists of codes: the codec (a scalar quantizer or a product quantizer), its training on
 //! residuals, and the scans in faiss's arithmetic — query by query, lists in coarse order, so
-//! ids and distances are faiss's bit for bit (docs/algorithms.md §6–7).
+//! ids and distances are faiss's bit for bit (docs/algorithms.md §6 and §7).
 
 use super::IvfIndex;
 use crate::error::Result;

@@ -52,8 +52,8 @@ pub struct IvfIndex {
     pub(crate) coded: Option<IvfCodes>,
 }
 
-/// Rows assigned and encoded together (`index_ivfpq_add_core_o_bs`).
-const ADD_BLOCK: usize = 32_768;
+/// Rows an IVF-PQ assigns and encodes together (faiss's `index_ivfpq_add_core_o_bs`).
+const PQ_ADD_BLOCK: usize = 32_768;
 
 /// Per-list squared norms for L2 (empty lists for IP).
 pub(crate) fn list_norms(codes: &[Vec<f32>], d: usize, metric: Metric) -> Vec<Vec<f32>> {
@@ -128,14 +128,20 @@ impl IvfIndex {
         })
     }
 
-    /// Adds vectors with the given ids (each to its nearest centroid, in order), in blocks of
-    /// 32,768 rows as faiss's IVF-PQ adds them (which bounds the scratch memory too).
+    /// Adds vectors with the given ids (each to its nearest centroid, in order).
     pub fn add(&mut self, x: VectorsView<'_>, ids: &[i64]) -> Result<()> {
         if !self.is_trained {
             return Err(Error::invalid("IVF index is not trained"));
         }
-        for start in (0..x.rows()).step_by(ADD_BLOCK) {
-            let end = (start + ADD_BLOCK).min(x.rows());
+        // faiss's IVF-PQ assigns and encodes 32,768 rows at a time, the other IVFs a whole add at
+        // once (the coarse assignment of a block depends on its size, see `nearest_centroids`).
+        let pq = matches!(
+            self.coded.as_ref().map(|c| &c.codec),
+            Some(ListCodec::Pq(_))
+        );
+        let block = if pq { PQ_ADD_BLOCK } else { x.rows().max(1) };
+        for start in (0..x.rows()).step_by(block) {
+            let end = (start + block).min(x.rows());
             self.add_block(x.slice_rows(start, end), &ids[start..end]);
         }
         self.ntotal += x.rows();

@@ -1,7 +1,7 @@
 //! faiss's `ProductQuantizer`: a vector cut into `m` sub-vectors of `d/m` values, each replaced
 //! by the index of its nearest of `2^nbits` centroids (k-means per sub-space), the indexes
 //! packed LSB-first. Distances are sums of per-sub-quantizer look-up tables (ADC). Training,
-//! encoding and the tables follow faiss 1.15.1's arithmetic (docs/algorithms.md §6).
+//! encoding and the tables follow faiss 1.15.1's arithmetic (docs/algorithms.md §7).
 
 pub mod format;
 

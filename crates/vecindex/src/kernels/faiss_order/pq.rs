@@ -2,7 +2,7 @@
 //! block of centroids (every centroid in its own lane, each lane performing exactly the steps
 //! of `fvec_L2sqr` / `fvec_inner_product` for one pair, so the bits are faiss's), and the sum of
 //! a code's look-up-table entries in faiss's order (16 lanes of sub-quantizers for 8-bit codes
-//! with M ≥ 16, sequential otherwise). docs/algorithms.md §8 states the orders.
+//! with M ≥ 16, sequential otherwise). docs/algorithms.md §7.4 and §7.6 state the orders.
 
 use super::{has_fma, tree8};
 
