@@ -43,6 +43,37 @@ pub struct BenchArgs {
     /// Single-query calls timed for the latency percentiles.
     #[arg(long, default_value_t = 200)]
     pub single: usize,
+    /// Clustered synthetic data instead of files: `NxD` base rows of dimension D (200 Zipf-sized
+    /// clusters, seed 5) and 1,000 queries from the same clusters.
+    #[arg(long, value_name = "NxD")]
+    pub synthetic: Option<String>,
+    /// Run the whole grid on the first N rows of the base for each N (e.g.
+    /// `10000,100000,1000000`) and draw the cost curve (build time and QPS against N) into
+    /// cost_curve.svg / cost_curve.png.
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Vec<usize>,
+}
+
+/// Queries drawn with the synthetic base (`--synthetic`).
+const SYNTHETIC_QUERIES: usize = 1000;
+
+/// `NxD` → (N, D).
+fn parse_shape(s: &str) -> Result<(usize, usize)> {
+    let (n, d) = s
+        .split_once(['x', 'X'])
+        .with_context(|| format!("--synthetic {s}: expected NxD, e.g. 100000x64"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .with_context(|| format!("--synthetic {s}: rows"))?;
+    let d: usize = d
+        .trim()
+        .parse()
+        .with_context(|| format!("--synthetic {s}: dimension"))?;
+    if n == 0 || d == 0 || n.checked_mul(d).is_none_or(|v| v > 1 << 34) {
+        bail!("--synthetic {s}: N and D must be positive and N·D at most 2^34 values");
+    }
+    Ok((n, d))
 }
 
 /// The grid file.
@@ -221,16 +252,23 @@ pub fn run(a: BenchArgs) -> Result<()> {
     for r in &a.runs {
         grid.runs.push(parse_run_flag(r)?);
     }
-    let base_path = grid
-        .dataset
-        .base
-        .clone()
-        .context("no base vectors: give --base or [dataset] base in --config")?;
-    let query_path = grid
-        .dataset
-        .queries
-        .clone()
-        .context("no queries: give --queries or [dataset] queries")?;
+    let synthetic = a.synthetic.as_deref().map(parse_shape).transpose()?;
+    let (base_path, query_path) = match synthetic {
+        // Named only for the ground-truth cache, which then lives in --out.
+        Some(_) => (
+            a.out.join("synthetic.npy"),
+            a.out.join("synthetic-queries.npy"),
+        ),
+        None => (
+            grid.dataset.base.clone().context(
+                "no base vectors: give --base, --synthetic or [dataset] base in --config",
+            )?,
+            grid.dataset
+                .queries
+                .clone()
+                .context("no queries: give --queries or [dataset] queries")?,
+        ),
+    };
     if grid.runs.is_empty() {
         bail!("nothing to run: give --run or [[run]] entries in --config");
     }
@@ -239,25 +277,110 @@ pub fn run(a: BenchArgs) -> Result<()> {
         bail!("k must be at least 1");
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let base = crate::input::read_vectors(&base_path, None)?;
-    let queries = crate::input::read_vectors(&query_path, None)?;
+    let (base, queries) = match synthetic {
+        Some((n, d)) => {
+            let (all, _) = vecindex::synth::clustered(n + SYNTHETIC_QUERIES, d, 200, 5);
+            let v = all.view();
+            (
+                v.slice_rows(0, n).to_owned(),
+                v.slice_rows(n, n + SYNTHETIC_QUERIES).to_owned(),
+            )
+        }
+        None => (
+            crate::input::read_vectors(&base_path, None)?,
+            crate::input::read_vectors(&query_path, None)?,
+        ),
+    };
+    let sizes: Vec<usize> = if a.sizes.is_empty() {
+        vec![base.rows()]
+    } else {
+        a.sizes.clone()
+    };
+    if let Some(&n) = sizes.iter().find(|&&n| n == 0 || n > base.rows()) {
+        bail!(
+            "--sizes: {n} is not between 1 and the {} base rows",
+            base.rows()
+        );
+    }
     // Unnamed data is named by its file (and folder) and shape.
-    let data_name = grid.dataset.name.clone().unwrap_or_else(|| {
-        let parts: Vec<String> = base_path
-            .iter()
-            .rev()
-            .take(2)
-            .map(|c| c.to_string_lossy().to_string())
-            .collect();
-        let file: Vec<&str> = parts.iter().rev().map(String::as_str).collect();
-        format!("{} ({} × {})", file.join("/"), base.rows(), base.dim())
-    });
+    let data_name = match synthetic {
+        Some((n, d)) => format!("clustered synthetic ({n} × {d})"),
+        None => grid.dataset.name.clone().unwrap_or_else(|| {
+            let parts: Vec<String> = base_path
+                .iter()
+                .rev()
+                .take(2)
+                .map(|c| c.to_string_lossy().to_string())
+                .collect();
+            let file: Vec<&str> = parts.iter().rev().map(String::as_str).collect();
+            format!("{} ({} × {})", file.join("/"), base.rows(), base.dim())
+        }),
+    };
     let steps: u64 = grid
         .runs
         .iter()
         .map(|r| r.sweep.values().next().map(|v| v.len()).unwrap_or(1) as u64)
-        .sum();
+        .sum::<u64>()
+        * sizes.len() as u64;
     let pb = crate::progress::bar(steps, "bench");
+    let mut rows = Vec::new();
+    for &n in &sizes {
+        let prefix;
+        let base = if n == base.rows() {
+            &base
+        } else {
+            prefix = base.view().slice_rows(0, n).to_owned();
+            &prefix
+        };
+        rows.extend(run_grid(&a, &grid, base, &queries, &query_path, k, &pb)?);
+    }
+    pb.finish_and_clear();
+    write_outputs(&a.out, &data_name, k, &rows)?;
+    let sized = sizes.len() > 1;
+    if sized {
+        crate::plot::cost_curve(&a.out, &format!("{data_name} — cost against size"), &rows)?;
+    }
+    println!(
+        "{:<40} {:>9} {:<14} {:>8} {:>10} {:>10} {:>7} {:>10} {:>8} {:>8}",
+        "run", "n", "sweep", "build s", "size MB", "peak MB", "recall", "q/s", "p50 ms", "p99 ms"
+    );
+    for r in &rows {
+        println!(
+            "{:<40} {:>9} {:<14} {:>8.2} {:>10.1} {:>10.1} {:>7.4} {:>10.0} {:>8.3} {:>8.3}",
+            r.label,
+            r.n_items,
+            r.sweep,
+            r.build_s,
+            r.index_bytes as f64 / 1e6,
+            r.peak_rss_bytes as f64 / 1e6,
+            r.recall,
+            r.qps,
+            r.p50_ms,
+            r.p99_ms
+        );
+    }
+    println!(
+        "wrote {}/results.json, results.csv, recall_qps.svg, recall_qps.png{}",
+        a.out.display(),
+        if sized {
+            ", cost_curve.svg, cost_curve.png"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// Every run of the grid on `base`: build, size, then the query sweep.
+fn run_grid(
+    a: &BenchArgs,
+    grid: &GridFile,
+    base: &Vectors,
+    queries: &Vectors,
+    query_path: &Path,
+    k: usize,
+    pb: &indicatif::ProgressBar,
+) -> Result<Vec<ResultRow>> {
     let mut rows = Vec::new();
     let mut gts: BTreeMap<&'static str, Neighbors> = BTreeMap::new();
     for spec in &grid.runs {
@@ -299,7 +422,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let gt = match gts.get(metric.name()) {
             Some(g) => g.clone(),
             None => {
-                let g = ground_truth(&base, &queries, &query_path, metric, k, &a.out)?;
+                let g = ground_truth(base, queries, query_path, metric, k, &a.out)?;
                 gts.insert(metric.name(), g.clone());
                 g
             }
@@ -342,6 +465,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             };
             rows.push(ResultRow {
                 label: label.clone(),
+                n_items: base.rows(),
                 backend: spec.backend.clone(),
                 params: params_text.clone(),
                 sweep: if key.is_empty() {
@@ -362,31 +486,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             pb.inc(1);
         }
     }
-    pb.finish_and_clear();
-    write_outputs(&a.out, &data_name, k, &rows)?;
-    println!(
-        "{:<40} {:<14} {:>8} {:>10} {:>10} {:>7} {:>10} {:>8} {:>8}",
-        "run", "sweep", "build s", "size MB", "peak MB", "recall", "q/s", "p50 ms", "p99 ms"
-    );
-    for r in &rows {
-        println!(
-            "{:<40} {:<14} {:>8.2} {:>10.1} {:>10.1} {:>7.4} {:>10.0} {:>8.3} {:>8.3}",
-            r.label,
-            r.sweep,
-            r.build_s,
-            r.index_bytes as f64 / 1e6,
-            r.peak_rss_bytes as f64 / 1e6,
-            r.recall,
-            r.qps,
-            r.p50_ms,
-            r.p99_ms
-        );
-    }
-    println!(
-        "wrote {}/results.json, results.csv, recall_qps.svg, recall_qps.png",
-        a.out.display()
-    );
-    Ok(())
+    Ok(rows)
 }
 
 fn write_outputs(out: &Path, data: &str, k: usize, rows: &[ResultRow]) -> Result<()> {
@@ -395,12 +495,13 @@ fn write_outputs(out: &Path, data: &str, k: usize, rows: &[ResultRow]) -> Result
         &out.join("results.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
-    let mut csv = String::from("label,backend,params,sweep,metric,k,build_s,index_bytes,peak_rss_bytes,recall,qps,p50_ms,p99_ms\n");
+    let mut csv = String::from("label,n_items,backend,params,sweep,metric,k,build_s,index_bytes,peak_rss_bytes,recall,qps,p50_ms,p99_ms\n");
     let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for r in rows {
         csv += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             q(&r.label),
+            r.n_items,
             q(&r.backend),
             q(&r.params),
             q(&r.sweep),

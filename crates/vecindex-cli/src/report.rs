@@ -7,6 +7,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct ResultRow {
     pub label: String,
+    /// Items indexed (the base, or its first rows with `--sizes`).
+    pub n_items: usize,
     pub backend: String,
     pub params: String,
     pub sweep: String,

@@ -133,6 +133,68 @@ fn eval_reaches_the_analytic_metrics() {
     );
 }
 
+/// `--synthetic` generates the data; `--sizes` runs the grid on prefixes of it (the exact index
+/// is exact at every size, its truth computed per size) and draws the cost curve.
+#[test]
+fn bench_sizes_draw_the_cost_curve() {
+    let d = data();
+    let out = d.dir.join("curve");
+    ok(&[
+        "bench",
+        "--synthetic",
+        "3000x8",
+        "--sizes",
+        "500,3000",
+        "--run",
+        "faiss",
+        "--run",
+        "faiss factory=IVF8,PQ4x4np ; nprobe=8",
+        "--out",
+        out.to_str().unwrap(),
+        "--repeat",
+        "1",
+        "--single",
+        "3",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let rows = v["results"].as_array().unwrap();
+    let sizes: Vec<u64> = rows
+        .iter()
+        .map(|r| r["n_items"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [500, 500, 3000, 3000]);
+    assert_eq!(
+        rows[0]["recall"].as_f64(),
+        Some(1.0),
+        "Flat is exact at 500"
+    );
+    assert_eq!(
+        rows[2]["recall"].as_f64(),
+        Some(1.0),
+        "Flat is exact at 3000"
+    );
+    assert!(
+        rows[3]["recall"].as_f64().unwrap() < 1.0,
+        "4-bit PQ codes are lossy"
+    );
+    let svg = std::fs::read_to_string(out.join("cost_curve.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() >= 4);
+    assert!(out.join("cost_curve.png").exists());
+    fails(
+        &[
+            "bench",
+            "--synthetic",
+            "100x8",
+            "--sizes",
+            "200",
+            "--run",
+            "faiss",
+        ],
+        &["--sizes: 200 is not between 1 and the 100 base rows"],
+    );
+}
+
 #[test]
 fn bench_writes_json_csv_svg_png() {
     let d = data();
@@ -175,7 +237,7 @@ fn bench_writes_json_csv_svg_png() {
     }
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5);
-    assert!(csv.starts_with("label,backend,params,sweep,metric,k,build_s,index_bytes,peak_rss_bytes,recall,qps,p50_ms,p99_ms"));
+    assert!(csv.starts_with("label,n_items,backend,params,sweep,metric,k,build_s,index_bytes,peak_rss_bytes,recall,qps,p50_ms,p99_ms"));
     let svg = std::fs::read_to_string(out.join("recall_qps.svg")).unwrap();
     assert!(
         svg.starts_with("<svg")

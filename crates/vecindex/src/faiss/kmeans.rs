@@ -69,8 +69,11 @@ pub(crate) fn nearest_centroids(
     let (n, d) = (x.rows(), x.dim());
     let mut assign = vec![0usize; n];
     let mut dist = vec![0f32; n];
-    let fast =
-        d <= LANE_MAX_D && n * d >= DIRECT_LIMIT && metric == Metric::L2 && has_nearest_l2_fast();
+    // Below 8 values its FMA chain is faiss's direct arithmetic (exact at any n); up to 16,
+    // only past the threshold, where faiss itself uses sgemm.
+    let fast = (d < 8 || d <= LANE_MAX_D && n * d >= DIRECT_LIMIT)
+        && metric == Metric::L2
+        && has_nearest_l2_fast();
     let ct = if fast {
         transpose_centroids(cent, d)
     } else {
@@ -78,8 +81,8 @@ pub(crate) fn nearest_centroids(
     };
     let k = cent.len() / d;
     if fast {
-        // Small d (PQ sub-spaces) past faiss's sgemm threshold: 16 centroids per AVX-512 step
-        // beat a GEMM of inner dimension d.
+        // Small d (PQ sub-spaces): 16 centroids per AVX-512 step beat a GEMM of inner
+        // dimension d and the pairwise kernel.
         assign
             .par_chunks_mut(256)
             .zip(dist.par_chunks_mut(256))
