@@ -9,6 +9,19 @@ import time
 import faiss
 import numpy as np
 
+from rss import reset_peak, status
+
+
+def index_bytes(index):
+    """faiss's layout: codes and ids of the stored vectors, centroids, codec parameters."""
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+    total = ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4
+    if isinstance(ivf, faiss.IndexIVFPQ):
+        total += (ivf.pq.centroids.size() + ivf.precomputed_table.size()) * 4
+    elif isinstance(ivf, faiss.IndexIVFScalarQuantizer):
+        total += ivf.sq.trained.size() * 4
+    return total
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -27,6 +40,8 @@ def main():
     xb = np.load(a.base)
     xq = np.load(a.queries)
     metric = faiss.METRIC_L2 if a.metric == "L2" else faiss.METRIC_INNER_PRODUCT
+    reset_peak()
+    before = status("VmRSS")
     index = faiss.index_factory(xb.shape[1], f"IVF{a.nlist},{a.storage}", metric)
     t = time.perf_counter()
     index.train(xb)
@@ -34,7 +49,9 @@ def main():
     t = time.perf_counter()
     index.add(xb)
     add_s = time.perf_counter() - t
-    out = {"train_s": train_s, "add_s": add_s, "search": {}}
+    build_mb = (status("VmHWM") - before) / 1e6
+    out = {"train_s": train_s, "add_s": add_s, "build_mb": build_mb, "search": {},
+           "bytes_per_vector": index_bytes(index) / max(index.ntotal, 1)}
     for nprobe in [int(x) for x in a.nprobes.split(",")]:
         index.nprobe = nprobe
         index.search(xq[:32], a.k)

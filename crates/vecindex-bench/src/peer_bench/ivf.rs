@@ -10,6 +10,10 @@ use std::time::Instant;
 struct IvfSide {
     train_s: f64,
     add_s: f64,
+    /// Peak RSS growth of train + add, MB.
+    build_mb: f64,
+    /// The index's bytes per vector (codes, ids, centroids, tables).
+    bytes_per_vector: f64,
     /// (nprobe, best batch seconds, ids)
     search: Vec<(usize, f64, Vec<i64>)>,
 }
@@ -53,6 +57,8 @@ fn ours_ivf(
         } else {
             vecindex::Metric::InnerProduct
         };
+        crate::rss::reset_peak();
+        let before = crate::rss::proc_status("VmRSS:");
         let t = Instant::now();
         let mut ivf = vecindex::internals::IvfIndex::train_with(
             ds.base.view(),
@@ -67,6 +73,8 @@ fn ours_ivf(
         let t = Instant::now();
         ivf.add(ds.base.view(), &ids)?;
         let add_s = t.elapsed().as_secs_f64();
+        let build_mb = crate::rss::proc_status("VmHWM:").saturating_sub(before) as f64 / 1e6;
+        let bytes_per_vector = ivf.memory_bytes() as f64 / ivf.len().max(1) as f64;
         let q = ds.queries.view();
         let mut search = Vec::new();
         for &np in nprobes {
@@ -78,6 +86,8 @@ fn ours_ivf(
         Ok(IvfSide {
             train_s,
             add_s,
+            build_mb,
+            bytes_per_vector,
             search,
         })
     })
@@ -127,6 +137,8 @@ fn faiss_ivf(
     Ok(IvfSide {
         train_s: v["train_s"].as_f64().unwrap_or(f64::NAN),
         add_s: v["add_s"].as_f64().unwrap_or(f64::NAN),
+        build_mb: v["build_mb"].as_f64().unwrap_or(f64::NAN),
+        bytes_per_vector: v["bytes_per_vector"].as_f64().unwrap_or(f64::NAN),
         search,
     })
 }
@@ -137,12 +149,16 @@ pub(super) fn run_ivf(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]
         a.k, a.nq, a.repeat, a.k, load_avg()
     );
     println!(
-        "{:<24} {:<3} {:<8} {:>5} {:>2} {:>6} | {:>8} {:>8} {:>5} | {:>7} {:>7} {:>5} | {:>6} {:>6} | {:>8} {:>8} {:>5}",
-        "data", "met", "codes", "nlist", "t", "nprobe", "train s", "faiss s", "ratio", "add s", "faiss s", "ratio", "recall", "faiss", "q/s", "faiss", "ratio"
+        "{:<24} {:<3} {:<8} {:>5} {:>2} {:>6} | {:>8} {:>8} {:>5} | {:>7} {:>7} {:>5} | {:>6} {:>6} | {:>6} {:>6} | {:>6} {:>6} | {:>8} {:>8} {:>5}",
+        "data", "met", "codes", "nlist", "t", "nprobe", "train s", "faiss s", "ratio", "add s", "faiss s", "ratio", "MB", "faiss", "B/v", "faiss", "recall", "faiss", "q/s", "faiss", "ratio"
     );
     for (i, ds) in sets.iter().enumerate() {
         let n = ds.base.rows();
-        let nlists = [100usize, ((4.0 * (n as f64).sqrt()) as usize).max(1)];
+        let nlists = if a.nlists.is_empty() {
+            vec![100usize, ((4.0 * (n as f64).sqrt()) as usize).max(1)]
+        } else {
+            a.nlists.clone()
+        };
         for metric in a.metrics.iter().map(String::as_str) {
             let m = if metric == "L2" {
                 vecindex::Metric::L2
@@ -170,10 +186,11 @@ pub(super) fn run_ivf(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]
                     for ((np, os, oi), (_, fs, fi)) in o.search.iter().zip(&f.search) {
                         let nq = ds.queries.rows() as f64;
                         println!(
-                            "{:<24} {:<3} {:<8} {:>5} {:>2} {:>6} | {:>8.2} {:>8.2} {:>5.2} | {:>7.2} {:>7.2} {:>5.2} | {:>6.3} {:>6.3} | {:>8.0} {:>8.0} {:>5.2}",
+                            "{:<24} {:<3} {:<8} {:>5} {:>2} {:>6} | {:>8.2} {:>8.2} {:>5.2} | {:>7.2} {:>7.2} {:>5.2} | {:>6.0} {:>6.0} | {:>6.1} {:>6.1} | {:>6.3} {:>6.3} | {:>8.0} {:>8.0} {:>5.2}",
                             ds.name, metric, storage, nlist, t, np,
                             o.train_s, f.train_s, f.train_s / o.train_s,
                             o.add_s, f.add_s, f.add_s / o.add_s,
+                            o.build_mb, f.build_mb, o.bytes_per_vector, f.bytes_per_vector,
                             overlap(oi, &exact.ids, a.k, a.k), overlap(fi, &exact.ids, a.k, a.k),
                             nq / os, nq / fs, fs / os
                         );
@@ -182,6 +199,6 @@ pub(super) fn run_ivf(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset]
             }
         }
     }
-    println!("ratio = faiss time / vecindex time (> 1: vecindex faster). recall = share of the exact top-k found.");
+    println!("ratio = faiss time / vecindex time (> 1: vecindex faster). recall = share of the exact top-k found. MB = peak RSS growth of train + add (the data excluded); B/v = the index's bytes per vector (codes, ids, centroids, tables).");
     Ok(())
 }

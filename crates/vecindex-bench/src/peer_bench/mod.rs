@@ -72,6 +72,9 @@ pub struct PeerBenchArgs {
     /// IVF: probes to compare at.
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
     pub nprobes: Vec<usize>,
+    /// IVF: list counts (default: 100 and 4·√n).
+    #[arg(long, value_delimiter = ',')]
+    pub nlists: Vec<usize>,
     /// HNSW: neighbours per node.
     #[arg(long, default_value_t = 32)]
     pub m: usize,

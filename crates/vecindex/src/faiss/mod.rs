@@ -203,13 +203,7 @@ impl FaissIndex {
         match self {
             FaissIndex::Flat(f) => f32s(f.len(), f.dim()),
             FaissIndex::Sq(s) => s.codes().len() + s.sq.trained.len() * 4,
-            FaissIndex::Ivf(i) => {
-                let codes = match &i.coded {
-                    Some(c) => i.len() * c.codec.code_size() + c.codec.param_bytes(),
-                    None => f32s(i.len(), i.dim()),
-                };
-                codes + i.len() * 8 + f32s(i.nlist(), i.dim())
-            }
+            FaissIndex::Ivf(i) => i.memory_bytes(),
             FaissIndex::Hnsw(h) => {
                 let storage = match &h.storage {
                     HnswStorage::Flat(f) => f32s(f.len(), f.dim()),

@@ -168,6 +168,17 @@ impl IvfIndex {
         }
     }
 
+    /// Bytes the index holds as faiss lays it out: codes (or f32 rows) and ids of the stored
+    /// vectors, the centroids, the codec's parameters and tables.
+    pub fn memory_bytes(&self) -> usize {
+        let n = self.len();
+        let codes = match &self.coded {
+            Some(c) => n * c.codec.code_size() + c.codec.param_bytes(),
+            None => n * self.dim * 4,
+        };
+        codes + n * 8 + self.nlist * self.dim * 4
+    }
+
     /// Values per vector.
     pub fn dim(&self) -> usize {
         self.dim
