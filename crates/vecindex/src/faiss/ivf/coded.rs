@@ -56,7 +56,8 @@ pub struct IvfPq {
 
 impl IvfPq {
     /// faiss's `precompute_table` (use_precomputed_table = 1): built for L2 with residuals
-    /// unless it would exceed 2 GiB.
+    /// unless it would exceed 2 GiB, or memory for it cannot be had (a file's sizes are
+    /// untrusted); without it the search takes faiss's other L2 path (tables of `q − C`).
     pub fn new(pq: ProductQuantizer, quantizer: &FlatIndex, by_residual: bool) -> Self {
         let per_list = pq.m() * pq.ksub();
         let nlist = quantizer.len();
@@ -64,9 +65,14 @@ impl IvfPq {
             .checked_mul(per_list * 4)
             .is_some_and(|b| b <= MAX_PRECOMPUTED_BYTES);
         let mut precomputed = Vec::new();
-        if quantizer.metric() == Metric::L2 && by_residual && fits && nlist > 0 {
+        if quantizer.metric() == Metric::L2
+            && by_residual
+            && fits
+            && nlist > 0
+            && precomputed.try_reserve_exact(nlist * per_list).is_ok()
+        {
             let norms = pq.centroid_norms();
-            precomputed = vec![0.0f32; nlist * per_list];
+            precomputed.resize(nlist * per_list, 0.0);
             precomputed
                 .par_chunks_mut(per_list)
                 .zip(quantizer.data().par_chunks(pq.d))

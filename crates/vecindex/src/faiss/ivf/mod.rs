@@ -150,6 +150,28 @@ impl IvfIndex {
 
     fn add_block(&mut self, x: VectorsView<'_>, ids: &[i64]) {
         let (assign, _) = nearest_centroids(x, self.quantizer.data(), self.metric);
+        // Lists grow by a quarter past what this block needs, not by doubling: a build's peak
+        // is then about 1.25 × its lists instead of up to 2 ×.
+        let mut adds = vec![0usize; self.nlist];
+        for &l in &assign {
+            adds[l] += 1;
+        }
+        for (l, &a) in adds.iter().enumerate().filter(|(_, &a)| a > 0) {
+            let per = match &self.coded {
+                Some(c) => c.codec.code_size(),
+                None => self.dim,
+            };
+            grow(&mut self.ids[l], a);
+            match &mut self.coded {
+                Some(c) => grow(&mut c.codes[l], a * per),
+                None => {
+                    grow(&mut self.codes[l], a * per);
+                    if self.metric == Metric::L2 {
+                        grow(&mut self.norms[l], a);
+                    }
+                }
+            }
+        }
         if let Some(coded) = &mut self.coded {
             let cs = coded.codec.code_size();
             let codes = coded.encode_rows(&self.quantizer, x, &assign);
@@ -248,6 +270,14 @@ impl IvfIndex {
             self.scan_each(queries, &coarse.ids, nprobe, k, tie)
         };
         Ok(RawResults::from_heaps(heaps, k, self.metric))
+    }
+}
+
+/// Makes room for `more` elements, growing by a quarter of the length when it must grow.
+fn grow<T>(v: &mut Vec<T>, more: usize) {
+    let need = v.len() + more;
+    if need > v.capacity() {
+        v.reserve_exact(need - v.len() + v.len() / 4);
     }
 }
 
