@@ -174,8 +174,11 @@ where
         root
     };
     let (left, right) = root.split_horizontally(SIZE.0);
-    log_log_panel(&left, build, "build seconds (log)", text)?;
-    log_log_panel(&right, qps, "queries per second (log)", text)?;
+    // Build time rises with n and QPS falls: each legend goes where its lines are not.
+    let upper_left = SeriesLabelPosition::UpperLeft;
+    log_log_panel(&left, build, "build seconds (log)", upper_left, text)?;
+    let upper_right = SeriesLabelPosition::UpperRight;
+    log_log_panel(&right, qps, "queries per second (log)", upper_right, text)?;
     root.present().map_err(err)?;
     Ok(())
 }
@@ -185,6 +188,7 @@ fn log_log_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     series: &Series,
     y_desc: &str,
+    legend: SeriesLabelPosition,
     text: bool,
 ) -> Result<()>
 where
@@ -240,7 +244,7 @@ where
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(legend)
             .draw()
             .map_err(err)?;
     }
