@@ -36,13 +36,17 @@ fn have_font() -> bool {
 
 /// Writes `recall_qps.svg` and `recall_qps.png` into `out`.
 pub fn recall_qps(out: &Path, title: &str, k: usize, rows: &[ResultRow]) -> Result<()> {
-    let mut series: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    // With several sizes (`--sizes`), one line per run and size.
+    let sized = rows.iter().any(|r| r.n_items != rows[0].n_items);
+    let mut series: Series = BTreeMap::new();
     for r in rows {
         if r.qps.is_finite() && r.qps > 0.0 {
-            series
-                .entry(r.label.as_str())
-                .or_default()
-                .push((r.recall, r.qps));
+            let name = if sized {
+                format!("{} (n={})", r.label, r.n_items)
+            } else {
+                r.label.clone()
+            };
+            series.entry(name).or_default().push((r.recall, r.qps));
         }
     }
     for pts in series.values_mut() {
@@ -62,7 +66,7 @@ fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     k: usize,
-    series: &BTreeMap<&str, Vec<(f64, f64)>>,
+    series: &Series,
     text: bool,
 ) -> Result<()>
 where
@@ -93,29 +97,7 @@ where
         mesh.x_labels(0).y_labels(0);
     }
     mesh.draw().map_err(err)?;
-    for (i, (label, pts)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let s = chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-            .map_err(err)?;
-        if text {
-            s.label(*label).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        }
-        chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))
-            .map_err(err)?;
-    }
-    if text {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerLeft)
-            .draw()
-            .map_err(err)?;
-    }
+    draw_lines(&mut chart, series, SeriesLabelPosition::LowerLeft, text)?;
     root.present().map_err(err)?;
     Ok(())
 }
@@ -225,6 +207,23 @@ where
         mesh.x_labels(0).y_labels(0);
     }
     mesh.draw().map_err(err)?;
+    draw_lines(&mut chart, series, legend, text)
+}
+
+/// One line with dots per series, in the palette's colours, and (with text) the legend.
+fn draw_lines<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    series: &Series,
+    legend: SeriesLabelPosition,
+    text: bool,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the chart: {e}");
     for (i, (label, pts)) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let s = chart

@@ -276,7 +276,7 @@ fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
     };
     // Sends `signal` the moment the big save's temp file appears; the exit status, once caught.
     let interrupt_save = |signal: &str| -> std::process::ExitStatus {
-        for _ in 0..3 {
+        for _ in 0..10 {
             let mut child = bin()
                 .args([
                     "build",
@@ -294,7 +294,11 @@ fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
                     let pid = child.id().to_string();
                     let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
                     assert!(sent.success());
-                    return child.wait().unwrap();
+                    let status = child.wait().unwrap();
+                    if status.success() {
+                        break; // the save completed before the signal landed: try again
+                    }
+                    return status;
                 }
                 if child.try_wait().unwrap().is_some() {
                     break; // finished before we saw the save: try again
