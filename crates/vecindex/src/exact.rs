@@ -62,6 +62,37 @@ impl RawResults {
     }
 }
 
+/// The body of `ExactSearch::top1_tile_*`, expanded inside each so that the callback closure
+/// is defined in (and compiled with the target features of) the function that runs it.
+macro_rules! top1_tile_body {
+    ($self:ident, $q:ident) => {{
+        let qrows = $q.rows();
+        let mut best = vec![f32::INFINITY; qrows];
+        let mut best_id = vec![-1i64; qrows];
+        $self.for_each_block($q, (0, $self.n()), |s, b, keys| {
+            for (i, row) in keys.chunks_exact(b).enumerate() {
+                let (mut bk, mut bi) = (best[i], best_id[i]);
+                // Vectorised test per chunk; walk only chunks that improve the minimum.
+                for (c, chunk) in row.chunks(16).enumerate() {
+                    let t = bk;
+                    if !chunk.iter().fold(false, |a, &v| a | (v < t)) {
+                        continue;
+                    }
+                    for (j, &key) in chunk.iter().enumerate() {
+                        if key < bk {
+                            bk = key;
+                            bi = (s + c * 16 + j) as i64;
+                        }
+                    }
+                }
+                best[i] = bk;
+                best_id[i] = bi;
+            }
+        });
+        (best, best_id)
+    }};
+}
+
 impl<'a> ExactSearch<'a> {
     /// `metric` must be `L2` or `InnerProduct`; for `L2`, `norms.len()` must equal the row count.
     pub fn new(data: &'a [f32], dim: usize, norms: &'a [f32], metric: Metric) -> Self {
@@ -118,7 +149,9 @@ impl<'a> ExactSearch<'a> {
     /// The fused GEMM loop shared by the batch paths: for each block of items in `is..ie`, the
     /// query tile's keys for that block (squared L2 distances, or negated inner products so that
     /// smaller is better in both cases) are handed to `f(block_start, block_len, keys)`, row-major
-    /// `(qrows × block_len)`, before the next block is computed.
+    /// `(qrows × block_len)`, before the next block is computed. Always inlined, so that the
+    /// callers' target features (see `top1_tile`) cover its loops and the callback.
+    #[inline(always)]
     fn for_each_block(
         &self,
         qdata: VectorsView<'_>,
@@ -171,32 +204,7 @@ impl<'a> ExactSearch<'a> {
             .collect();
         let parts: Vec<(Vec<f32>, Vec<i64>)> = tiles
             .par_iter()
-            .map(|&(qs, qe)| {
-                let qrows = qe - qs;
-                let mut best = vec![f32::INFINITY; qrows];
-                let mut best_id = vec![-1i64; qrows];
-                self.for_each_block(queries.slice_rows(qs, qe), (0, self.n()), |s, b, keys| {
-                    for (i, row) in keys.chunks_exact(b).enumerate() {
-                        let (mut bk, mut bi) = (best[i], best_id[i]);
-                        // Vectorised test per chunk; walk only chunks that improve the minimum.
-                        for (c, chunk) in row.chunks(16).enumerate() {
-                            let t = bk;
-                            if !chunk.iter().fold(false, |a, &v| a | (v < t)) {
-                                continue;
-                            }
-                            for (j, &key) in chunk.iter().enumerate() {
-                                if key < bk {
-                                    bk = key;
-                                    bi = (s + c * 16 + j) as i64;
-                                }
-                            }
-                        }
-                        best[i] = bk;
-                        best_id[i] = bi;
-                    }
-                });
-                (best, best_id)
-            })
+            .map(|&(qs, qe)| self.top1_tile(queries.slice_rows(qs, qe)))
             .collect();
         let pad = self.metric().padding();
         let mut ids = Vec::with_capacity(nq);
@@ -214,6 +222,27 @@ impl<'a> ExactSearch<'a> {
             }
         }
         RawResults { ids, distances }
+    }
+
+    /// The best key and its row for every query of a tile, compiled for AVX2 where the CPU has
+    /// it (the key and argmin loops after each GEMM block are as long as the GEMM is at small d).
+    fn top1_tile(&self, q: VectorsView<'_>) -> (Vec<f32>, Vec<i64>) {
+        #[cfg(target_arch = "x86_64")]
+        if kernels::has_avx2_fma() {
+            // SAFETY: AVX2 and FMA were detected, all that the target-feature function needs.
+            return unsafe { self.top1_tile_avx2(q) };
+        }
+        self.top1_tile_portable(q)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn top1_tile_avx2(&self, q: VectorsView<'_>) -> (Vec<f32>, Vec<i64>) {
+        top1_tile_body!(self, q)
+    }
+
+    fn top1_tile_portable(&self, q: VectorsView<'_>) -> (Vec<f32>, Vec<i64>) {
+        top1_tile_body!(self, q)
     }
 
     /// Item ranges `[start, end)` splitting `0..n` into about `parts` pieces of whole blocks.
@@ -375,7 +404,7 @@ fn offer_below(heap: &mut TopK, values: &[f32], first_id: usize) {
 }
 
 /// Squared L2 distances in place from inner products: ‖q‖² + ‖x‖² − 2·q·x, clamped at 0 (NaN kept).
-#[inline]
+#[inline(always)]
 pub(crate) fn l2_from_ip(row: &mut [f32], qn: f32, xnorms: &[f32]) {
     for (v, &xn) in row.iter_mut().zip(xnorms) {
         let d = qn + xn - 2.0 * *v;

@@ -52,6 +52,13 @@ pub struct Kernels {
 
 static KERNELS: OnceLock<Kernels> = OnceLock::new();
 
+/// True when the CPU has AVX2 and FMA (checked once).
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx2_fma() -> bool {
+    static YES: OnceLock<bool> = OnceLock::new();
+    *YES.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+}
+
 /// The kernels for this CPU. `VECINDEX_SIMD=scalar` in the environment forces the fallback
 /// (to compare paths, or to work around a broken CPU flag).
 pub fn kernels() -> &'static Kernels {
