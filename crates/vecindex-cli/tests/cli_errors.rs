@@ -242,7 +242,9 @@ fn top_k_is_checked_before_anything_is_allocated() {
 fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
-    let (n, d) = (600_000, 128); // a ~300 MB index: its save takes a while
+    // A ~600 MB index: its save takes long enough for a signal sent when its temp file appears
+    // to land mid-save (at ~300 MB, fast page-cache writes sometimes won the race).
+    let (n, d) = (1_200_000, 128);
     let items = vecindex::synth::gaussian(n, d, 9).into_vec();
     let input = dir.path().join("big.npy");
     write_npy(&input, n, d, &items);
@@ -303,7 +305,7 @@ fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
                 if child.try_wait().unwrap().is_some() {
                     break; // finished before we saw the save: try again
                 }
-                std::thread::sleep(std::time::Duration::from_micros(200));
+                std::thread::sleep(std::time::Duration::from_micros(50));
             }
             save_small();
         }
