@@ -7,8 +7,6 @@ use common::*;
 #[cfg(target_os = "linux")]
 use std::path::PathBuf;
 #[cfg(target_os = "linux")]
-use std::process::Command;
-
 #[test]
 fn errors_are_one_line_and_exit_1() {
     let d = data();
@@ -277,7 +275,8 @@ fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
             .collect()
     };
     // Sends `signal` the moment the big save's temp file appears; the exit status, once caught.
-    let interrupt_save = |signal: &str| -> std::process::ExitStatus {
+    let interrupt_save = |signal: libc::c_int| -> std::process::ExitStatus {
+        let mut seen = Vec::new();
         for _ in 0..10 {
             let mut child = bin()
                 .args([
@@ -293,25 +292,33 @@ fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
                 .unwrap();
             loop {
                 if !temps().is_empty() {
-                    let pid = child.id().to_string();
-                    let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
-                    assert!(sent.success());
+                    // Sent from here, not by a `kill` process: no fork between seeing the temp
+                    // file and the signal.
+                    // SAFETY: kill(2) with the pid of our own child, which has not been reaped.
+                    let sent = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+                    assert_eq!(sent, 0);
                     let status = child.wait().unwrap();
                     if status.success() {
-                        break; // the save completed before the signal landed: try again
+                        seen.push("the save finished before the signal landed");
+                        break;
                     }
                     return status;
                 }
-                if child.try_wait().unwrap().is_some() {
-                    break; // finished before we saw the save: try again
+                if let Some(status) = child.try_wait().unwrap() {
+                    seen.push(if status.success() {
+                        "finished before we saw the save"
+                    } else {
+                        "the build failed"
+                    });
+                    break;
                 }
-                std::thread::sleep(std::time::Duration::from_micros(50));
+                std::thread::yield_now();
             }
             save_small();
         }
-        panic!("never saw the save in progress");
+        panic!("never interrupted the save in progress: {seen:?}");
     };
-    for (signal, number) in [("-INT", 2), ("-TERM", 15), ("-HUP", 1)] {
+    for (signal, number) in [(libc::SIGINT, 2), (libc::SIGTERM, 15), (libc::SIGHUP, 1)] {
         let status = interrupt_save(signal);
         assert_eq!(status.signal(), Some(number), "{signal}: {status:?}");
         assert_eq!(
@@ -325,7 +332,7 @@ fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
             temps()
         );
     }
-    let status = interrupt_save("-KILL");
+    let status = interrupt_save(libc::SIGKILL);
     assert_eq!(status.signal(), Some(9));
     assert_eq!(
         std::fs::read(&out).unwrap(),
