@@ -238,11 +238,9 @@ fn top_k_is_checked_before_anything_is_allocated() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
-    use std::os::unix::process::ExitStatusExt;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
     let dir = tempfile::tempdir().unwrap();
-    // A ~600 MB index: its save takes long enough for a signal sent when its temp file appears
-    // to land mid-save (at ~300 MB, fast page-cache writes sometimes won the race).
-    let (n, d) = (1_200_000, 128);
+    let (n, d) = (600_000, 128); // a ~300 MB index: its save takes a while
     let items = vecindex::synth::gaussian(n, d, 9).into_vec();
     let input = dir.path().join("big.npy");
     write_npy(&input, n, d, &items);
@@ -278,18 +276,28 @@ fn a_signal_during_a_save_keeps_the_old_file_and_leaves_no_temp_file() {
     let interrupt_save = |signal: libc::c_int| -> std::process::ExitStatus {
         let mut seen = Vec::new();
         for _ in 0..10 {
-            let mut child = bin()
-                .args([
-                    "build",
-                    "faiss",
-                    "--input",
-                    input.to_str().unwrap(),
-                    "--output",
-                ])
-                .arg(&out)
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut cmd = bin();
+            cmd.args([
+                "build",
+                "faiss",
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+            ])
+            .arg(&out)
+            .stderr(std::process::Stdio::null());
+            // The CLI keeps a signal its parent ignores ignored (nohup, background jobs), as it
+            // should; the test wants the signals live whatever ran it.
+            // SAFETY: only async-signal-safe calls (signal(2)) between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                        libc::signal(s, libc::SIG_DFL);
+                    }
+                    Ok(())
+                });
+            }
+            let mut child = cmd.spawn().unwrap();
             loop {
                 if !temps().is_empty() {
                     // Sent from here, not by a `kill` process: no fork between seeing the temp
