@@ -52,11 +52,15 @@ pub struct Kernels {
 
 static KERNELS: OnceLock<Kernels> = OnceLock::new();
 
-/// True when the CPU has AVX2 and FMA (checked once).
-#[cfg(target_arch = "x86_64")]
+/// True when the CPU has AVX2 and FMA (checked once; false off x86-64).
 pub fn has_avx2_fma() -> bool {
-    static YES: OnceLock<bool> = OnceLock::new();
-    *YES.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    #[cfg(target_arch = "x86_64")]
+    {
+        static YES: OnceLock<bool> = OnceLock::new();
+        *YES.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// The kernels for this CPU. `VECINDEX_SIMD=scalar` in the environment forces the fallback

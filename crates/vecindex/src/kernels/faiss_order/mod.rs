@@ -183,15 +183,7 @@ pub fn fvec_distance(a: &[f32], b: &[f32], l2: bool) -> f32 {
     }
 }
 
-fn has_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *FMA.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
+use super::has_avx2_fma as has_fma;
 
 fn has_f16c() -> bool {
     #[cfg(target_arch = "x86_64")]
