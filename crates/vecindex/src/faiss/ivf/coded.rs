@@ -225,6 +225,15 @@ impl IvfIndex {
         k: usize,
         tie: TieOrder,
     ) -> Vec<TopK> {
+        if let ListCodec::Pq(p) = &coded.codec {
+            if queries.rows() > 1
+                && self.metric == Metric::L2
+                && coded.by_residual
+                && !p.precomputed.is_empty()
+            {
+                return self.scan_pq_by_list(p, coded, queries, coarse, nprobe, k, tie);
+            }
+        }
         let rows: Vec<(usize, &[f32])> = queries.iter().enumerate().collect();
         rows.par_iter()
             .map_init(Scratch::default, |scratch, &(qi, q)| {
@@ -240,19 +249,19 @@ impl IvfIndex {
     }
 
     /// The centroid of list `l`.
-    fn centroid(&self, l: usize) -> &[f32] {
+    pub(super) fn centroid(&self, l: usize) -> &[f32] {
         &self.quantizer.data()[l * self.dim..(l + 1) * self.dim]
     }
 
     /// The probed lists that exist and hold vectors.
-    fn probed<'a>(&'a self, lists: &'a [i64]) -> impl Iterator<Item = usize> + 'a {
+    pub(super) fn probed<'a>(&'a self, lists: &'a [i64]) -> impl Iterator<Item = usize> + 'a {
         lists
             .iter()
             .filter(|&&l| l >= 0 && !self.ids[l as usize].is_empty())
             .map(|&l| l as usize)
     }
 
-    fn offer(&self, heap: &mut TopK, l: usize, dist: &[f32]) {
+    pub(super) fn offer(&self, heap: &mut TopK, l: usize, dist: &[f32]) {
         for (&dv, &id) in dist.iter().zip(&self.ids[l]) {
             heap.push(self.metric.to_key(dv), id);
         }
@@ -303,7 +312,7 @@ impl IvfIndex {
     /// PQ (faiss's IVFPQ scanner): L2 with residuals `‖q − C‖² + Σ (P_i − 2·<q, c>)` from the
     /// per-list tables (or, without them, the L2 table of `q − C`); L2 without residuals the L2
     /// table of `q`; inner product `<q, C> + Σ <q, c>`.
-    fn scan_pq(
+    pub(super) fn scan_pq(
         &self,
         p: &IvfPq,
         coded: &IvfCodes,
@@ -360,7 +369,7 @@ impl IvfIndex {
 
 /// Per-thread buffers of the coded scans.
 #[derive(Default)]
-struct Scratch {
+pub(super) struct Scratch {
     query: Vec<f32>,
     dist: Vec<f32>,
     table: Vec<f32>,

@@ -4,6 +4,7 @@
 //! (`IndexIVFPQ`, `IwPQ`). Search probes the `nprobe` nearest lists and scans them: exactly
 //! (flat_scan.rs), or on the codes with faiss's arithmetic (coded.rs).
 
+mod by_list;
 mod coded;
 mod flat_scan;
 
