@@ -614,11 +614,13 @@ mod tests {
     #[test]
     fn scan_matches_single_codes() {
         let mut s = 11u64;
-        for m in [4, 16, 24, 32, 48] {
+        for (m, n) in [(4, 11), (16, 11), (24, 11), (32, 11), (48, 11), (20, 37)] {
             let shape = PqShape { m, nbits: 8 };
             let table: Vec<f32> = (0..m * 256).map(|_| lcg(&mut s) * 1000.0).collect();
-            let codes: Vec<u8> = (0..m * 11).map(|i| (i * 37 % 251) as u8).collect();
-            let mut out = vec![0.0; 11];
+            let codes: Vec<u8> = (0..m * n)
+                .map(|_| (lcg(&mut s).to_bits() % 256) as u8)
+                .collect();
+            let mut out = vec![0.0; n];
             shape.scan(&table, 0.5, &codes, &mut out);
             for (i, code) in codes.chunks_exact(m).enumerate() {
                 let one = 0.5 + shape.code_distance(&table, code);
