@@ -25,6 +25,7 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--single", type=int, default=200)
     p.add_argument("--out-prefix", required=True)
+    p.add_argument("--k-factor", type=float, default=1.0)
     a = p.parse_args()
     xb = np.load(a.base)
     xq = np.load(a.queries)
@@ -44,6 +45,8 @@ def main():
         index.train(xb)
         index.add(xb)
         build_s = time.perf_counter() - t
+        if refined:
+            index.k_factor = a.k_factor
 
         def set_ef(ef):
             hnsw.hnsw.efSearch = ef

@@ -26,6 +26,7 @@ fn ours_hnsw(
     factory: &str,
     efc: usize,
     efs: &[usize],
+    k_factor: f32,
 ) -> Result<HnswSide> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(spec.threads)
@@ -41,6 +42,9 @@ fn ours_hnsw(
         let mut h = vecindex::builder_factory("faiss", &cfg)?.from_embeddings(ds.base.view())?;
         let build_s = t.elapsed().as_secs_f64();
         let build_mb = crate::rss::proc_status("VmHWM:").saturating_sub(before) as f64 / 1e6;
+        if factory.ends_with("RFlat") {
+            h.set_param("k_factor", &k_factor.to_string())?;
+        }
         let q = ds.queries.view();
         let mut search = Vec::new();
         for &ef in efs {
@@ -77,6 +81,7 @@ fn peer_hnsw(
     factory: &str,
     efc: usize,
     efs: &[usize],
+    k_factor: f32,
 ) -> Result<HnswSide> {
     let prefix = dir.join(format!("{lib}_hnsw_ids_"));
     let list = efs
@@ -103,6 +108,8 @@ fn peer_hnsw(
         spec.single.to_string(),
         "--out-prefix".into(),
         prefix.to_string_lossy().to_string(),
+        "--k-factor".into(),
+        k_factor.to_string(),
     ];
     let v = run_peer(py, "hnsw_peer.py", dir, ds_i, spec.threads, &args)?;
     let mut search = Vec::new();
@@ -133,6 +140,7 @@ pub(super) fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset
         "data", "met", "storage", "efC", "t", "ef", "build s", "faiss", "hnswlib", "MB", "faiss", "hnswl", "recall", "faiss", "hnswl", "q/s", "faiss", "hnswlib", "xF", "xH", "1q/s", "faiss", "xF"
     );
     for (i, ds) in sets.iter().enumerate() {
+        let mut rows = Vec::new();
         for metric in a.metrics.iter().map(String::as_str) {
             let m = if metric == "L2" {
                 vecindex::Metric::L2
@@ -150,13 +158,27 @@ pub(super) fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset
                         single: a.single,
                     };
                     let flat = factory(a.m, "Flat");
-                    let h = peer_hnsw(py, dir, "hnswlib", i, &spec, &flat, efc, &a.ef_search)?;
+                    let kf = a.k_factor;
+                    let h = peer_hnsw(py, dir, "hnswlib", i, &spec, &flat, efc, &a.ef_search, kf)?;
                     for storage in &a.storages {
                         let fac = factory(a.m, storage);
-                        let o = ours_hnsw(ds, &spec, &fac, efc, &a.ef_search)?;
-                        let f = peer_hnsw(py, dir, "faiss", i, &spec, &fac, efc, &a.ef_search)?;
+                        let o = ours_hnsw(ds, &spec, &fac, efc, &a.ef_search, kf)?;
+                        let f = peer_hnsw(py, dir, "faiss", i, &spec, &fac, efc, &a.ef_search, kf)?;
                         let nq = ds.queries.rows() as f64;
                         for ((os, fs), hs) in o.search.iter().zip(&f.search).zip(&h.search) {
+                            let recall = |ids: &[i64]| overlap(ids, &exact.ids, a.k, a.k);
+                            let row = |lib: &'static str, storage: &str, r: f64, qps: f64| Row {
+                                metric,
+                                threads: t,
+                                lib,
+                                config: format!("{storage} efC {efc} ef {}", os.0),
+                                flat: storage == "Flat",
+                                recall: r,
+                                qps,
+                            };
+                            rows.push(row("vecindex", storage, recall(&os.3), nq / os.1));
+                            rows.push(row("faiss", storage, recall(&fs.3), nq / fs.1));
+                            rows.push(row("hnswlib", "Flat", recall(&hs.3), nq / hs.1));
                             println!(
                                 "{:<24} {:<3} {:<10} {:>4} {:>2} {:>4} | {:>7.2} {:>7.2} {:>7.2} | {:>6.0} {:>6.0} {:>6.0} | {:>6.3} {:>6.3} {:>6.3} | {:>7.0} {:>7.0} {:>7.0} {:>5.2} {:>5.2} | {:>7.0} {:>7.0} {:>5.2}",
                                 ds.name, metric, storage, efc, t, os.0,
@@ -171,7 +193,62 @@ pub(super) fn run_hnsw(a: &PeerBenchArgs, py: &Path, dir: &Path, sets: &[Dataset
                 }
             }
         }
+        print_best(&ds.name, &rows, a);
     }
     println!("xF / xH = vecindex batch throughput over faiss's / hnswlib's (> 1: vecindex faster); 1q/s = one query per call; MB = peak RSS growth of the build (the data itself excluded).");
     Ok(())
+}
+
+/// One searched configuration of one library, for the closing summary.
+struct Row<'a> {
+    metric: &'a str,
+    threads: usize,
+    lib: &'static str,
+    config: String,
+    flat: bool,
+    recall: f64,
+    qps: f64,
+}
+
+/// Per metric and thread count: each side's fastest configuration that reaches the target
+/// recall (any storage, efConstruction and efSearch that ran), and vecindex's ratio to each —
+/// what the "best configuration at equal recall" targets compare.
+fn print_best(data: &str, rows: &[Row<'_>], a: &PeerBenchArgs) {
+    let mut keys: Vec<(&str, usize)> = rows.iter().map(|r| (r.metric, r.threads)).collect();
+    keys.dedup();
+    for (metric, t) in keys {
+        let best = |lib: &str, flat_only: bool| {
+            rows.iter()
+                .filter(|r| r.metric == metric && r.threads == t && r.lib == lib)
+                .filter(|r| (r.flat || !flat_only) && r.recall >= a.target_recall)
+                .max_by(|x, y| x.qps.total_cmp(&y.qps))
+        };
+        let Some(ours) = best("vecindex", false) else {
+            println!(
+                "{data} {metric} t={t}: no vecindex configuration reached recall {}",
+                a.target_recall
+            );
+            continue;
+        };
+        println!(
+            "{data} {metric} t={t}: fastest at recall >= {}: vecindex {:.0} q/s ({}, recall {:.3})",
+            a.target_recall, ours.qps, ours.config, ours.recall
+        );
+        for (lib, flat_only, name) in [
+            ("faiss", true, "faiss HNSW Flat"),
+            ("faiss", false, "faiss any storage"),
+            ("hnswlib", false, "hnswlib"),
+        ] {
+            match best(lib, flat_only) {
+                Some(b) => println!(
+                    "    {name:<18} {:>7.0} q/s ({}, recall {:.3}) -> vecindex {:.2}x",
+                    b.qps,
+                    b.config,
+                    b.recall,
+                    ours.qps / b.qps
+                ),
+                None => println!("    {name:<18} none reached recall {}", a.target_recall),
+            }
+        }
+    }
 }

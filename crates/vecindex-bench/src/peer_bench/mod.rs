@@ -89,6 +89,13 @@ pub struct PeerBenchArgs {
     /// has only flat storage, runs once beside them.
     #[arg(long, value_delimiter = ',', default_value = "Flat")]
     pub storages: Vec<String>,
+    /// HNSW: candidates re-ranked per result by `+RFlat` storages (faiss's `k_factor`), on
+    /// both sides.
+    #[arg(long, default_value_t = 1.0)]
+    pub k_factor: f32,
+    /// HNSW: the recall the closing summary compares each side's fastest configuration at.
+    #[arg(long, default_value_t = 0.95)]
+    pub target_recall: f64,
     /// IVF: list storages, each run beside faiss with the same one (`Flat`, `SQ8`, `SQfp16`,
     /// `PQ<m>[x<nbits>]np`; without `np` faiss adds its polysemous training, vecindex does not).
     #[arg(long, value_delimiter = ',', default_value = "Flat")]

