@@ -268,44 +268,48 @@ impl HnswGraph {
                         .map(|&pt| forward_links(g, p, pt, row(pt), &mut vis))
                         .collect()
                 };
-                let mut reverse: Vec<(usize, usize, i32)> = Vec::new();
+                // (dest, level, src): 12 bytes per reverse link (a batch has up to theta × 2M).
+                let mut reverse: Vec<(u32, u8, i32)> = Vec::new();
                 for (&pt, lists) in batch.iter().zip(fwd) {
                     for (l, list) in lists {
                         let (b, e2) = self.range(pt, l);
                         self.neighbors[b..e2].copy_from_slice(&list);
                         for &v in list.iter().filter(|&&v| v >= 0) {
-                            reverse.push((v as usize, l, pt as i32));
+                            reverse.push((v as u32, l as u8, pt as i32));
                         }
                     }
                 }
-                // Phase B: merge reverse links per (dest, level), in sorted order.
+                // Phase B: merge reverse links per (dest, level), in sorted order. The groups
+                // are ranges of the sorted links (most destinations get one link, so a list per
+                // group would cost an allocation per link), merged and written a slice at a
+                // time: each merge reads only its own destination's list, and the new lists of
+                // a whole batch are never all held at once.
                 reverse.sort_unstable();
-                let mut groups: Vec<(usize, usize, Vec<i32>)> = Vec::new();
-                for (dest, l, src) in reverse {
-                    match groups.last_mut() {
-                        Some((d, gl, v)) if *d == dest && *gl == l => v.push(src),
-                        _ => groups.push((dest, l, vec![src])),
-                    }
-                }
-                // Each merge reads only its own destination's list, so the groups can be merged
-                // and written a slice at a time: the new lists of a whole batch (up to theta ×
-                // 2M of them) are never all held at once.
-                let parallel = groups.len() > 100;
-                for chunk in groups.chunks_mut(MERGE_CHUNK) {
+                let mut bounds: Vec<usize> = (0..reverse.len())
+                    .filter(|&i| {
+                        i == 0
+                            || reverse[i].0 != reverse[i - 1].0
+                            || reverse[i].1 != reverse[i - 1].1
+                    })
+                    .collect();
+                bounds.push(reverse.len());
+                let ngroups = bounds.len() - 1;
+                for first in (0..ngroups).step_by(MERGE_CHUNK) {
+                    let chunk = first..ngroups.min(first + MERGE_CHUNK);
                     let g: &HnswGraph = self;
-                    let merged: Vec<Vec<i32>> = if parallel {
-                        chunk
-                            .par_iter_mut()
-                            .map(|(dest, l, inc)| merge_reverse(g, p, *dest, *l, inc))
-                            .collect()
-                    } else {
-                        chunk
-                            .iter_mut()
-                            .map(|(dest, l, inc)| merge_reverse(g, p, *dest, *l, inc))
-                            .collect()
+                    let merge = |gi: usize| {
+                        let links = &reverse[bounds[gi]..bounds[gi + 1]];
+                        let (dest, l) = (links[0].0 as usize, links[0].1 as usize);
+                        let mut incoming: Vec<i32> = links.iter().map(|r| r.2).collect();
+                        (dest, l, merge_reverse(g, p, dest, l, &mut incoming))
                     };
-                    for ((dest, l, _), list) in chunk.iter().zip(merged) {
-                        let (b, e2) = self.range(*dest, *l);
+                    let merged: Vec<(usize, usize, Vec<i32>)> = if ngroups > 100 {
+                        chunk.into_par_iter().map(merge).collect()
+                    } else {
+                        chunk.map(merge).collect()
+                    };
+                    for (dest, l, list) in merged {
+                        let (b, e2) = self.range(dest, l);
                         self.neighbors[b..e2].copy_from_slice(&list);
                     }
                 }

@@ -130,7 +130,7 @@ impl IvfIndex {
     }
 }
 
-/// A block's probes grouped by list (a counting sort; each list's probes in query order).
+/// A block's probes grouped by list (each list's probes in query order).
 struct Block<'a> {
     /// The block's coarse ids (`nprobe` per query).
     ids: &'a [i64],
@@ -148,30 +148,23 @@ struct Block<'a> {
 
 impl<'a> Block<'a> {
     fn group(ivf: &IvfIndex, ids: &'a [i64], nprobe: usize) -> Self {
-        let valid = |l: i64| l >= 0 && !ivf.ids[l as usize].is_empty();
-        let mut count = vec![0usize; ivf.nlist + 1];
-        for &l in ids.iter().filter(|&&l| valid(l)) {
-            count[l as usize + 1] += 1;
-        }
-        let lists: Vec<usize> = (0..ivf.nlist).filter(|&l| count[l + 1] > 0).collect();
-        for l in 0..ivf.nlist {
-            count[l + 1] += count[l];
-        }
-        let mut probes = vec![0usize; count[ivf.nlist]];
-        let mut fill = count.clone();
-        for (j, &l) in ids.iter().enumerate().filter(|&(_, &l)| valid(l)) {
-            probes[fill[l as usize]] = j;
-            fill[l as usize] += 1;
-        }
-        let mut first = Vec::with_capacity(lists.len() + 1);
+        // Sorted by (list, probe): a block holds a few thousand probes, so this costs less than
+        // a counting sort over all the lists.
+        let mut probes: Vec<usize> = (0..ids.len())
+            .filter(|&j| ids[j] >= 0 && !ivf.ids[ids[j] as usize].is_empty())
+            .collect();
+        probes.sort_unstable_by_key(|&j| (ids[j], j));
+        let (mut lists, mut first) = (Vec::new(), Vec::new());
         let mut at = vec![None; ids.len()];
-        let mut offset = 0;
-        for &l in &lists {
-            first.push(count[l]);
-            for &j in &probes[count[l]..count[l + 1]] {
-                at[j] = Some(offset);
-                offset += ivf.ids[l].len();
+        let mut total = 0;
+        for (i, &j) in probes.iter().enumerate() {
+            let l = ids[j] as usize;
+            if lists.last() != Some(&l) {
+                lists.push(l);
+                first.push(i);
             }
+            at[j] = Some(total);
+            total += ivf.ids[l].len();
         }
         first.push(probes.len());
         Block {
@@ -181,7 +174,7 @@ impl<'a> Block<'a> {
             first,
             probes,
             at,
-            total: offset,
+            total,
         }
     }
 
