@@ -20,8 +20,8 @@ if [ "$suite" = python ]; then
   for a in "$@"; do
     if [ "$a" = "--no-milvus" ]; then milvus=0; else flags+=("$a"); fi
   done
-  mpid=""
-  trap '[ -n "$mpid" ] && bash scripts/milvus.sh stop "$mpid"' EXIT
+  mpid="" data=""
+  trap '[ -n "$mpid" ] && bash scripts/milvus.sh stop "$mpid"; [ -n "$data" ] && rm -rf "$data"' EXIT
   if [ "$milvus" = 1 ] && [ -z "${VECINDEX_MILVUS_URI:-}" ]; then
     data="$(mktemp -d "${TMPDIR:-/tmp}/vecindex-milvus.XXXXXX")"
     mpid="$(bash scripts/milvus.sh start "$data/milvus")"
@@ -47,8 +47,8 @@ if ! "$py" -c "import pymilvus" >/dev/null 2>&1; then
   # The pins keep pymilvus 2.3.7 importable (its imports break with setuptools>=70, marshmallow>=4).
   "$py" -m pip install --quiet "pymilvus==2.3.7" "setuptools<70" "marshmallow<4" >&2
 fi
-mpid=""
-trap '[ -n "$mpid" ] && bash scripts/milvus.sh stop "$mpid"' EXIT
+mpid="" data=""
+trap '[ -n "$mpid" ] && bash scripts/milvus.sh stop "$mpid"; [ -n "$data" ] && rm -rf "$data"' EXIT
 if [ -z "${VECINDEX_MILVUS_URI:-}" ]; then
   data="$(mktemp -d "${TMPDIR:-/tmp}/vecindex-milvus.XXXXXX")"
   echo "starting Milvus 2.3.5 on 127.0.0.1:19530 (data in $data) ..." >&2

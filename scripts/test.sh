@@ -49,11 +49,16 @@ if [ "$python" = 1 ]; then
   "$py" -m pip install --quiet --force-reinstall --no-deps . >&2
 fi
 
-mpid=""
+mpid="" data=""
 stop_milvus() {
   if [ -n "$mpid" ]; then
     bash scripts/milvus.sh stop "$mpid" || true
     mpid=""
+  fi
+  # The server's data directory is ours alone (mktemp below): nothing of it outlives the run.
+  if [ -n "$data" ]; then
+    rm -rf "$data"
+    data=""
   fi
 }
 trap stop_milvus EXIT

@@ -90,24 +90,28 @@ pub fn annoy_file(bytes: &[u8]) {
     let _ = std::fs::remove_file(&path);
 }
 
-/// A small valid forest (built once per process) with the input as its sidecar.
+/// A small valid forest (built once per process, kept in memory) with the input as its
+/// sidecar; both files are removed after each input.
 pub fn annoy_sidecar(bytes: &[u8]) {
+    static FOREST: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let path = scratch(".sc.ann");
     let side = crate::annoy::backend::sidecar_path(&path);
     let b = builder_factory("annoy", &Config::new().set("n_trees", 2)).expect("annoy");
-    if !path.exists() {
+    let forest = FOREST.get_or_init(|| {
         let items = crate::synth::gaussian(50, 4, 1);
         let index = b
             .from_embeddings(items.view())
             .expect("a small forest builds");
         index.save(&path).expect("saved");
+        std::fs::read(&path).expect("read back")
+    });
+    if std::fs::write(&path, forest).is_ok() && std::fs::write(&side, bytes).is_ok() {
+        if let Ok(index) = b.from_index_file(&path) {
+            exercise(index.as_ref());
+        }
     }
-    if std::fs::write(&side, bytes).is_err() {
-        return;
-    }
-    if let Ok(index) = b.from_index_file(&path) {
-        exercise(index.as_ref());
-    }
+    let _ = std::fs::remove_file(&side);
+    let _ = std::fs::remove_file(&path);
 }
 
 /// A `.npy` file read as embeddings and as ids, and the same bytes as a `.npz`.
