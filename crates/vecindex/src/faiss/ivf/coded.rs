@@ -1,6 +1,6 @@
 //! IVF lists of codes: the codec (a scalar quantizer or a product quantizer), its training on
-//! residuals, and the scans in faiss's arithmetic — query by query, lists in coarse order, so
-//! ids and distances are faiss's bit for bit (docs/algorithms.md §6 and §7).
+//! residuals, and the scans in faiss's arithmetic — each query's lists offered in coarse order,
+//! so ids and distances are faiss's bit for bit (docs/algorithms.md §6 and §7).
 
 use super::IvfIndex;
 use crate::error::Result;
@@ -215,7 +215,9 @@ impl IvfCodes {
 }
 
 impl IvfIndex {
-    /// Coded lists, query by query, lists in coarse order (faiss's scanners).
+    /// Coded lists (faiss's scanners): query by query, lists in coarse order; IVF-PQ's L2 scan
+    /// with per-list tables goes list by list for blocks of queries, with the same offers
+    /// (by_list.rs).
     pub(super) fn scan_coded(
         &self,
         coded: &IvfCodes,
