@@ -36,17 +36,16 @@ fn search_to_add<P: GraphPoints>(
         cand.pop();
         // Unvisited neighbours first (prefetched), then their keys four at a time; the decisions
         // below run over them in the same order as one-by-one computation would.
-        let mut fresh = std::mem::take(&mut vis.fresh);
-        let mut keys = std::mem::take(&mut vis.keys);
-        fresh.clear();
+        let mut batch = std::mem::take(&mut vis.batch);
+        batch.ids.clear();
         for &v in g.neighbors_of(c.1 as usize, level) {
             if vis.insert(v as usize) {
                 p.prefetch(v as usize);
-                fresh.push(v);
+                batch.ids.push(v);
             }
         }
-        p.keys(q, &fresh, &mut keys);
-        for (&v, &dv) in fresh.iter().zip(&keys) {
+        p.keys(q, &batch.ids, &mut batch.keys);
+        for (&v, &dv) in batch.ids.iter().zip(&batch.keys) {
             if res.len() < ef || res.top().expect("non-empty").0 > dv {
                 res.push(Cand(dv, v));
                 cand.push(Cand(dv, v));
@@ -55,8 +54,7 @@ fn search_to_add<P: GraphPoints>(
                 }
             }
         }
-        vis.fresh = fresh;
-        vis.keys = keys;
+        vis.batch = batch;
     }
     res
 }
@@ -103,7 +101,7 @@ fn forward_links<P: GraphPoints>(
     let mut dn = p.key(q, nearest);
     let mut level = g.max_level;
     while level > pl as i32 {
-        (nearest, dn) = greedy(g, p, q, level as usize, nearest, dn);
+        (nearest, dn) = greedy(g, p, q, level as usize, (nearest, dn), &mut vis.batch);
         level -= 1;
     }
     let mut out = Vec::new();

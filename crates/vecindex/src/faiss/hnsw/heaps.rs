@@ -220,6 +220,20 @@ impl MinimaxHeap {
 
     /// The valid entry with the smallest key (the last one on ties, as faiss scans), invalidated.
     pub(super) fn pop_min(&mut self) -> Option<(i32, f32)> {
+        let b = self.min_slot()?;
+        let id = self.ids[b];
+        self.ids[b] = -1;
+        self.live[b] = f32::INFINITY;
+        self.nvalid -= 1;
+        Some((id, self.dis[b]))
+    }
+
+    /// The id [`Self::pop_min`] would return next, left in place.
+    pub(super) fn peek_min(&self) -> Option<i32> {
+        self.min_slot().map(|b| self.ids[b])
+    }
+
+    fn min_slot(&self) -> Option<usize> {
         if self.nvalid == 0 {
             return None;
         }
@@ -242,15 +256,10 @@ impl MinimaxHeap {
             }
         }
         // Valid entries can be +inf (NaN keys are stored as +inf): fall back to the last valid one.
-        let b = match self.live.iter().rposition(|&v| v == m && m < f32::INFINITY) {
-            Some(b) => b,
-            None => self.ids.iter().rposition(|&id| id != -1)?,
-        };
-        let id = self.ids[b];
-        self.ids[b] = -1;
-        self.live[b] = f32::INFINITY;
-        self.nvalid -= 1;
-        Some((id, self.dis[b]))
+        match self.live.iter().rposition(|&v| v == m && m < f32::INFINITY) {
+            Some(b) => Some(b),
+            None => self.ids.iter().rposition(|&id| id != -1),
+        }
     }
 
     /// Entries (popped ones included) with a key strictly below `t`.

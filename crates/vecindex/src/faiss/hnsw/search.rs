@@ -25,13 +25,19 @@ impl Ord for Cand {
     }
 }
 
+/// Nodes about to be measured and, once measured, their keys (scratch reused by every step).
+#[derive(Default)]
+pub(super) struct KeyBatch {
+    pub(super) ids: Vec<i32>,
+    pub(super) keys: Vec<f32>,
+}
+
 /// A visited set with O(1) reset (versioned bytes, as faiss's VisitedTable).
 pub struct Visited {
     marks: Vec<u8>,
     version: u8,
-    /// Scratch for the build walk: unvisited neighbours and their keys.
-    pub(super) fresh: Vec<i32>,
-    pub(super) keys: Vec<f32>,
+    /// Scratch for the walks: unvisited neighbours and their keys.
+    pub(super) batch: KeyBatch,
 }
 
 impl Visited {
@@ -40,8 +46,7 @@ impl Visited {
         Visited {
             marks: vec![0; n],
             version: 1,
-            fresh: Vec::new(),
-            keys: Vec::new(),
+            batch: KeyBatch::default(),
         }
     }
 
@@ -70,18 +75,25 @@ impl Visited {
 }
 
 /// Greedy descent at one level: move to any strictly closer neighbour until a pass changes nothing.
+/// As in faiss, a node's neighbours are measured four at a time (`keys`) and then compared in
+/// list order; all of them are prefetched first, since upper-level neighbours are random reads.
 pub(super) fn greedy<P: GraphPoints>(
     g: &HnswGraph,
     p: &P,
     q: &[f32],
     level: usize,
-    mut nearest: usize,
-    mut dn: f32,
+    (mut nearest, mut dn): (usize, f32),
+    batch: &mut KeyBatch,
 ) -> (usize, f32) {
     loop {
         let prev = nearest;
+        batch.ids.clear();
         for &v in g.neighbors_of(nearest, level) {
-            let dv = p.key(q, v as usize);
+            p.prefetch(v as usize);
+            batch.ids.push(v);
+        }
+        p.keys(q, &batch.ids, &mut batch.keys);
+        for (&v, &dv) in batch.ids.iter().zip(&batch.keys) {
             if dv < dn {
                 nearest = v as usize;
                 dn = dv;
@@ -96,8 +108,6 @@ pub(super) fn greedy<P: GraphPoints>(
 /// Search state reused across queries on one thread.
 pub struct SearchScratch {
     vis: Visited,
-    fresh: Vec<i32>,
-    keys: Vec<f32>,
 }
 
 impl SearchScratch {
@@ -105,8 +115,6 @@ impl SearchScratch {
     pub fn new(n: usize) -> Self {
         SearchScratch {
             vis: Visited::new(n),
-            fresh: Vec::new(),
-            keys: Vec::new(),
         }
     }
 }
@@ -128,7 +136,7 @@ pub fn search_one<P: GraphPoints>(
     let mut nearest = g.entry_point as usize;
     let mut dn = p.key(q, nearest);
     for level in (1..=g.max_level.max(0) as usize).rev() {
-        (nearest, dn) = greedy(g, p, q, level, nearest, dn);
+        (nearest, dn) = greedy(g, p, q, level, (nearest, dn), &mut scratch.vis.batch);
     }
     let ef = ef_search.max(k);
     let mut heap = MinimaxHeap::new(ef, g.ntotal(), p.metric());
@@ -136,28 +144,45 @@ pub fn search_one<P: GraphPoints>(
     heap.push(nearest as i32, dn);
     res.push(dn, nearest as i64);
     scratch.vis.insert(nearest);
-    while heap.nvalid > 0 {
-        let Some((v0, d0)) = heap.pop_min() else {
-            break;
-        };
+    let mut next = heap.pop_min();
+    while let Some((v0, d0)) = next {
         if heap.count_below(d0) >= ef_search {
             break;
         }
         // Gather the unvisited neighbours and prefetch them all before computing any distance,
         // so the random reads overlap instead of queueing one after another.
-        let fresh = &mut scratch.fresh;
-        fresh.clear();
+        let vis = &mut scratch.vis;
+        vis.batch.ids.clear();
         for &v in g.neighbors_of(v0 as usize, 0) {
-            if scratch.vis.insert(v as usize) {
+            if vis.insert(v as usize) {
                 p.prefetch(v as usize);
-                fresh.push(v);
+                g.prefetch_offset(v as usize);
+                vis.batch.ids.push(v);
             }
         }
-        p.keys(q, fresh, &mut scratch.keys);
-        for (&v, &dv) in fresh.iter().zip(scratch.keys.iter()) {
-            let dv = if dv.is_nan() { f32::INFINITY } else { dv };
-            res.push(dv, v as i64);
+        // The next node expanded is most often the best one already queued: its list loads
+        // while the distances below are computed.
+        if let Some(m) = heap.peek_min() {
+            g.prefetch_neighbors(m as usize, 0);
+        }
+        let KeyBatch { ids, keys } = &mut vis.batch;
+        p.keys(q, ids, keys);
+        for k in keys.iter_mut() {
+            if k.is_nan() {
+                *k = f32::INFINITY;
+            }
+        }
+        for (&v, &dv) in ids.iter().zip(keys.iter()) {
             heap.push(v, dv);
+        }
+        // The candidate queue and the results are independent: pick the next node first and
+        // start loading its list, then fill the results while it arrives.
+        next = heap.pop_min();
+        if let Some((v, _)) = next {
+            g.prefetch_neighbors(v as usize, 0);
+        }
+        for (&v, &dv) in ids.iter().zip(keys.iter()) {
+            res.push(dv, v as i64);
         }
     }
     res
