@@ -8,6 +8,7 @@ use super::FaissIndex;
 use crate::error::{Error, Result};
 use crate::exact::RawResults;
 use crate::kernels::faiss_order::fvec_distance;
+use crate::kernels::prefetch;
 use crate::kernels::topk::TopK;
 use crate::metric::Metric;
 use crate::vectors::VectorsView;
@@ -78,12 +79,21 @@ impl RefineIndex {
             .zip(cands.ids.par_chunks(kb.max(1)))
             .map(|(q, ids)| {
                 let mut h = TopK::new(k, metric.tie_order());
-                for &id in ids.iter().filter(|&&id| id >= 0) {
-                    let row = usize::try_from(id).ok().filter(|&r| r < n).ok_or_else(|| {
+                let row_of = |id: i64| {
+                    usize::try_from(id).ok().filter(|&r| r < n).ok_or_else(|| {
                         Error::invalid(format!(
                             "refine: the base index returned id {id}, outside 0..{n}"
                         ))
-                    })?;
+                    })
+                };
+                // The candidates' rows are random reads: start them all before the first
+                // distance needs one.
+                for &id in ids.iter().filter(|&&id| id >= 0) {
+                    let row = row_of(id)?;
+                    prefetch(&data[row * d..(row + 1) * d]);
+                }
+                for &id in ids.iter().filter(|&&id| id >= 0) {
+                    let row = row_of(id)?;
                     let dist = fvec_distance(q, &data[row * d..(row + 1) * d], l2);
                     h.push(metric.to_key(dist), id);
                 }
