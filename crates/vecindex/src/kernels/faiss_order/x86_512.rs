@@ -65,7 +65,12 @@ unsafe fn four<const L2: bool, const FP16: bool>(
         }
         i += 16;
     }
-    a.map(|v| tree16(v))
+    // A loop, not `map`: a closure would not inherit the target features (no inlining).
+    let mut out = [0.0f32; 4];
+    for t in 0..4 {
+        out[t] = tree16(a[t]);
+    }
+    out
 }
 
 #[inline]
