@@ -214,8 +214,13 @@ struct Row<'a> {
 /// recall (any storage, efConstruction and efSearch that ran), and vecindex's ratio to each —
 /// what the "best configuration at equal recall" targets compare.
 fn print_best(data: &str, rows: &[Row<'_>], a: &PeerBenchArgs) {
-    let mut keys: Vec<(&str, usize)> = rows.iter().map(|r| (r.metric, r.threads)).collect();
-    keys.dedup();
+    // Each (metric, threads) once, in the order they ran (efConstruction loops outside threads).
+    let mut keys: Vec<(&str, usize)> = Vec::new();
+    for r in rows {
+        if !keys.contains(&(r.metric, r.threads)) {
+            keys.push((r.metric, r.threads));
+        }
+    }
     for (metric, t) in keys {
         let best = |lib: &str, flat_only: bool| {
             rows.iter()
