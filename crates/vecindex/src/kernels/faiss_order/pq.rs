@@ -418,33 +418,10 @@ impl PqShape {
     pub fn scan(self, table: &[f32], base: f32, codes: &[u8], out: &mut [f32]) {
         let cs = self.code_size();
         assert!(table.len() >= self.m * self.ksub() && codes.len() >= out.len() * cs);
-        #[cfg(target_arch = "x86_64")]
-        if self.nbits == 8 && self.m >= 16 && super::has_avx512() && has_fma() {
-            // SAFETY: AVX-512F, AVX2 and FMA were detected; the table holds m·256 values and
-            // `codes` out.len() codes of m bytes (asserted above; cs == m for 8 bits).
-            unsafe { scan8_avx512(self.m, table, base, codes, out) };
-            return;
-        }
         if self.nbits == 8 && self.m >= 16 {
-            // Four codes per step: independent look-ups overlap (the values are unchanged).
-            let mut quads = out.chunks_exact_mut(4);
-            let mut at = 0;
-            for o in &mut quads {
-                let c: [&[u8]; 4] =
-                    std::array::from_fn(|i| &codes[(at + i) * cs..(at + i + 1) * cs]);
-                let r = code_distance4(self.m, table, c);
-                for i in 0..4 {
-                    o[i] = base + r[i];
-                }
-                at += 4;
-            }
-            for (o, code) in quads
-                .into_remainder()
-                .iter_mut()
-                .zip(codes[at * cs..].chunks_exact(cs))
-            {
-                *o = base + self.code_distance(table, code);
-            }
+            // SAFETY: the table holds m·256 values and `codes` out.len() codes of m bytes
+            // (asserted above; cs == m for 8 bits).
+            unsafe { scan8(self.m, table, base, codes, out) };
             return;
         }
         for (o, code) in out.iter_mut().zip(codes.chunks_exact(cs)) {
@@ -470,30 +447,37 @@ impl PqShape {
     }
 }
 
-/// [`PqShape::scan`] for 8-bit codes and m ≥ 16: each block of 16 sub-quantizers is one
-/// gather of table entries into faiss's 16 lanes (lane j takes sub-quantizers j, j+16, ...),
-/// then the fold and tree, then the m mod 16 remaining ones in order.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn scan8_avx512(m: usize, table: &[f32], base: f32, codes: &[u8], out: &mut [f32]) {
-    use std::arch::x86_64::*;
+/// [`PqShape::scan`] for 8-bit codes and m ≥ 16, faiss's sums bit for bit: per code, 16 lanes
+/// (lane j adds sub-quantizers j, j+16, ... in that order, from 0.0), folded to 8, the tree, then
+/// the m mod 16 remaining sub-quantizers in order.
+///
+/// Scalar look-ups, a block's 16 code bytes read as two `u64`s. On our AVX-512 test machine this
+/// ran 1.5× faster than faiss's own form, one 16-lane gather per block (the gathers were the
+/// bound, about 100 cycles per 48-byte code), and faster than two or four codes interleaved.
+/// Caller guarantees `table.len() >= m · 256` and `codes.len() >= out.len() · m`.
+#[allow(clippy::needless_range_loop)] // lane and table row share `j`; the form measured
+unsafe fn scan8(m: usize, table: &[f32], base: f32, codes: &[u8], out: &mut [f32]) {
     let full = m / 16;
-    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    // Offsets of sub-quantizer 16b + j's row: (16b + j) · 256.
-    let row0 = _mm512_slli_epi32::<8>(lane);
     let tp = table.as_ptr();
     for (i, o) in out.iter_mut().enumerate() {
         let code = codes.as_ptr().add(i * m);
-        let mut acc = _mm512_setzero_ps();
+        let mut lane = [0.0f32; 16];
         for b in 0..full {
-            let c = _mm512_cvtepu8_epi32(_mm_loadu_si128(code.add(16 * b) as *const __m128i));
-            let off = _mm512_add_epi32(
-                _mm512_add_epi32(row0, _mm512_set1_epi32((16 * b * 256) as i32)),
-                c,
-            );
-            acc = _mm512_add_ps(acc, _mm512_i32gather_ps::<4>(off, tp));
+            let tb = tp.add(16 * b * 256);
+            let lo = u64::from_le((code.add(16 * b) as *const u64).read_unaligned());
+            let hi = u64::from_le((code.add(16 * b + 8) as *const u64).read_unaligned());
+            for j in 0..8 {
+                lane[j] += *tb.add(j * 256 + ((lo >> (8 * j)) & 255) as usize);
+            }
+            for j in 0..8 {
+                lane[8 + j] += *tb.add((8 + j) * 256 + ((hi >> (8 * j)) & 255) as usize);
+            }
         }
-        let mut sum = super::x86_512::tree16(acc);
+        let mut h = [0.0f32; 8];
+        for j in 0..8 {
+            h[j] = lane[j] + lane[j + 8];
+        }
+        let mut sum = super::tree8(&h);
         for sub in full * 16..m {
             sum += *tp.add(sub * 256 + *code.add(sub) as usize);
         }
@@ -522,31 +506,6 @@ fn sub_twice_portable(p: &[f32], q: &[f32], out: &mut [f32]) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn sub_twice_fma(p: &[f32], q: &[f32], out: &mut [f32]) {
     sub_twice_portable(p, q, out)
-}
-
-/// [`PqShape::code_distance`] of four 8-bit codes with m ≥ 16 at once.
-#[inline(always)]
-fn code_distance4(m: usize, table: &[f32], codes: [&[u8]; 4]) -> [f32; 4] {
-    let full = m / 16 * 16;
-    // lane[j][q]: sub-quantizers j, j + 16, ... of code q.
-    let mut lane = [[0.0f32; 4]; 16];
-    for b in (0..full).step_by(16) {
-        for (j, lj) in lane.iter_mut().enumerate() {
-            let sub = b + j;
-            let row = &table[sub * 256..(sub + 1) * 256];
-            for (acc, code) in lj.iter_mut().zip(&codes) {
-                *acc += row[code[sub] as usize];
-            }
-        }
-    }
-    std::array::from_fn(|q| {
-        let h: [f32; 8] = std::array::from_fn(|j| lane[j][q] + lane[j + 8][q]);
-        let mut acc = tree8(&h);
-        for sub in full..m {
-            acc += table[sub * 256 + codes[q][sub] as usize];
-        }
-        acc
-    })
 }
 
 #[cfg(test)]
